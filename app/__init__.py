@@ -1,0 +1,3 @@
+"""Trellis: curate the data LLM fine-tuning runs on."""
+
+__version__ = "0.1.0"

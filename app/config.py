@@ -1,0 +1,68 @@
+"""One Settings object; every value comes from a TRELLIS_* environment variable.
+
+With nothing set, Trellis runs embedded: SQLite and a SQLite-backed Celery broker under
+`./trellis-data/`, and a secret key generated once into that folder (never a built-in default).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRELLIS_", extra="ignore")
+
+    data_dir: Path = Path("trellis-data")
+    database_url: str = ""
+    broker_url: str = ""
+    secret_key: str = ""
+    upload_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    session_max_age_s: int = 14 * 24 * 3600
+    job_stale_after_s: int = Field(default=120, ge=5)
+    job_heartbeat_s: float = Field(default=10.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+    import_batch_rows: int = Field(default=5000, ge=1)
+    worker_concurrency: int = Field(default=2, ge=1)
+    page_size: int = Field(default=50, ge=1, le=500)
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker is the embedded SQLite one (no Redis configured)."""
+        return self.effective_broker_url.startswith("sqla+sqlite")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'trellis.db').resolve()}"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def effective_secret_key(self) -> str:
+        """The configured key, or one generated on first use and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

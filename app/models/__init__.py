@@ -1,0 +1,28 @@
+"""ORM models; importing this package registers every table on Base.metadata."""
+
+from app.models.base import Base
+from app.models.enums import ItemKind, ItemStatus, JobState, Role, Source
+from app.models.evalset import EvalItem, EvalSet
+from app.models.items import Example, PreferencePair, Revision
+from app.models.job import Job
+from app.models.project import Project, ProjectMember
+from app.models.user import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "EvalItem",
+    "EvalSet",
+    "Example",
+    "ItemKind",
+    "ItemStatus",
+    "Job",
+    "JobState",
+    "PreferencePair",
+    "Project",
+    "ProjectMember",
+    "Revision",
+    "Role",
+    "Source",
+    "User",
+]
