@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, Project, ProjectMember, Role
+
+
+def token_by_hash(db: Session, token_hash: str) -> ApiToken | None:
+    return db.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+
+
+def touch_token(db: Session, token: ApiToken, now: datetime) -> None:
+    # Write at most once a minute so a busy script doesn't turn every read into a write.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        db.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+
+
+def project_by_slug(db: Session, slug: str) -> Project | None:
+    return db.scalar(select(Project).where(Project.slug == slug))
+
+
+def member_role(db: Session, project_id: int, user_id: int) -> Role | None:
+    return db.scalar(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id == user_id
+        )
+    )

@@ -1,0 +1,52 @@
+"""Who is calling: session cookie or bearer token, and their role in a project."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from app.auth import repository
+from app.auth.passwords import hash_token
+from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionCodec
+from app.errors import Unauthorized
+from app.models import Project, Role, User
+from app.models.base import utcnow as utcnow_fn
+
+if TYPE_CHECKING:
+    from app.auth.policy import Access
+
+
+def authenticate(db: Session, request: Request) -> Access:
+    from app.auth.policy import Access
+
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("use 'Authorization: Bearer <token>'")
+        token = repository.token_by_hash(db, hash_token(secret.strip()))
+        if token is None or token.revoked_at is not None:
+            raise Unauthorized("invalid or revoked API token")
+        user = db.get(User, token.user_id)
+        if user is None or not user.active:
+            raise Unauthorized("the token's user is inactive")
+        repository.touch_token(db, token, utcnow_fn())
+        return Access(user=user, via="token")
+    codec: SessionCodec = request.app.state.session_codec
+    data = codec.load(request.cookies.get(SESSION_COOKIE))
+    if data is not None:
+        user = db.get(User, data.user_id)
+        if user is not None and user.active:
+            return Access(user=user, via="session", csrf=data.csrf)
+    return Access(user=None, via="anonymous", csrf=codec.load_anonymous(request.cookies.get(CSRF_COOKIE)))
+
+
+def project_access(db: Session, user: User, slug: str) -> tuple[Project | None, Role | None]:
+    project = repository.project_by_slug(db, slug)
+    if project is None:
+        return None, None
+    if user.role is Role.admin:
+        return project, Role.admin
+    return project, repository.member_role(db, project.id, user.id)
