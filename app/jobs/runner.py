@@ -1,0 +1,142 @@
+"""Runs one job in a worker: claim it, beat, call its handler, record the outcome.
+
+Handlers get a `JobContext` and return a JSON-able result. Every DB write about the job itself
+happens in its own short transaction, so progress is visible while the handler's work is not yet
+committed, and a crash leaves a stale heartbeat for the reaper instead of a lie.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import session_scope
+from app.errors import AppError
+from app.jobs import repository
+from app.models import JobState
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass
+class JobContext:
+    job_id: int
+    kind: str
+    params: dict[str, Any]
+    project_id: int | None
+    user_id: int | None
+    attempt: int
+    session_factory: sessionmaker[Session]
+    min_interval_s: float = 0.5
+    _last_write: float = field(default=0.0, repr=False)
+
+    def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
+        """Record progress (throttled); raises JobCancelled when the user cancelled the job."""
+        now = time.monotonic()
+        if not force and now - self._last_write < self.min_interval_s:
+            return
+        self._last_write = now
+        fraction = min(max(fraction, 0.0), 1.0)
+        with session_scope(self.session_factory) as db:
+            state = repository.heartbeat(
+                db, self.job_id, utcnow(), progress=fraction, message=message[:500]
+            )
+        if state is JobState.cancelled:
+            raise JobCancelled
+
+
+Handler = Callable[[JobContext], dict[str, Any]]
+_handlers: dict[str, Handler] = {}
+
+
+def register(kind: str) -> Callable[[Handler], Handler]:
+    def decorator(fn: Handler) -> Handler:
+        _handlers[kind] = fn
+        return fn
+
+    return decorator
+
+
+def handler_for(kind: str) -> Handler | None:
+    from app.jobs import handlers  # noqa: F401 - registers every kind
+
+    return _handlers.get(kind)
+
+
+class _Heartbeat(threading.Thread):
+    """Beats while a handler runs, even through long stretches without progress calls."""
+
+    def __init__(self, job_id: int, factory: sessionmaker[Session], every_s: float) -> None:
+        super().__init__(daemon=True, name=f"job-{job_id}-heartbeat")
+        self.job_id, self.factory, self.every_s = job_id, factory, every_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every_s):
+            try:
+                with session_scope(self.factory) as db:
+                    repository.heartbeat(db, self.job_id, utcnow())
+            except Exception:
+                log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+
+
+def run_job(job_id: int, factory: sessionmaker[Session], heartbeat_s: float = 10.0) -> JobState:
+    """Run a queued job to its end. Returns the state it ended in (or its current state when
+    it was not ours to run: already running elsewhere, finished, or cancelled)."""
+    with session_scope(factory) as db:
+        claimed = repository.claim(db, job_id, utcnow())
+        job = repository.get(db, job_id)
+        if job is None:
+            log.warning("job %s does not exist", job_id)
+            return JobState.failed
+        if not claimed:
+            return job.state
+        ctx = JobContext(
+            job_id=job.id,
+            kind=job.kind,
+            params=dict(job.params),
+            project_id=job.project_id,
+            user_id=job.created_by_id,
+            attempt=job.attempts,
+            session_factory=factory,
+        )
+    handler = handler_for(ctx.kind)
+    beat = _Heartbeat(job_id, factory, heartbeat_s)
+    beat.start()
+    outcome: tuple[JobState, dict[str, Any]]
+    try:
+        if handler is None:
+            raise AppError(f"no handler for job kind '{ctx.kind}'")
+        result = handler(ctx)
+        outcome = (JobState.succeeded, {"result": result, "progress": 1.0, "message": "done"})
+    except JobCancelled:
+        return JobState.cancelled
+    except AppError as exc:
+        outcome = (JobState.failed, {"error": exc.message, "result": _details(exc)})
+    except Exception as exc:
+        log.exception("job %s (%s) crashed", job_id, ctx.kind)
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        outcome = (JobState.failed, {"error": text})
+    finally:
+        beat.stopped.set()
+        beat.join()
+    with session_scope(factory) as db:
+        repository.finish(db, job_id, utcnow(), outcome[0], **outcome[1])
+        job = repository.get(db, job_id)
+        return job.state if job else outcome[0]
+
+
+def _details(exc: AppError) -> dict[str, Any] | None:
+    return exc.details if isinstance(exc.details, dict) else None

@@ -1,0 +1,101 @@
+"""Creating, reading, cancelling and reaping jobs. Never commits."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db import after_commit
+from app.errors import Conflict, Forbidden, NotFound
+from app.jobs import repository
+from app.jobs.dispatch import get_dispatcher
+from app.models import Job, JobState, Role, User
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def create(
+    db: Session,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    project_id: int | None,
+    user_id: int | None,
+) -> Job:
+    """Add a queued job; the worker is woken only once the caller's transaction commits."""
+    now = utcnow()
+    job = Job(
+        kind=kind,
+        params=params,
+        project_id=project_id,
+        created_by_id=user_id,
+        state=JobState.queued,
+        created_at=now,
+        updated_at=now,
+        message="waiting for a worker",
+    )
+    db.add(job)
+    db.flush()
+    job_id = job.id
+    after_commit(db, lambda: _send(job_id))
+    return job
+
+
+def _send(job_id: int) -> None:
+    try:
+        get_dispatcher().send(job_id)
+    except Exception:
+        # The row is committed; the reaper re-sends queued jobs nobody picked up.
+        log.exception("could not send job %s to the broker; the reaper will retry", job_id)
+
+
+def get_for_user(db: Session, job_id: int, user: User, project_ids: set[int] | None) -> Job:
+    job = repository.get(db, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    if user.role is Role.admin or job.created_by_id == user.id:
+        return job
+    if job.project_id is not None and project_ids is not None and job.project_id in project_ids:
+        return job
+    raise NotFound(f"job {job_id} not found")
+
+
+def cancel(db: Session, job: Job, user: User) -> Job:
+    if user.role is not Role.admin and job.created_by_id != user.id:
+        raise Forbidden("only the job's creator or an admin can cancel it")
+    if not repository.cancel(db, job.id, utcnow()):
+        raise Conflict(f"job {job.id} already {job.state.value}")
+    db.refresh(job)
+    return job
+
+
+def reap(db: Session, *, stale_after_s: int, max_attempts: int) -> list[int]:
+    """Re-queue running jobs whose worker stopped beating, and re-send lost queued jobs.
+
+    Returns the ids to send; the caller sends them after committing.
+    """
+    now = utcnow()
+    cutoff = now - timedelta(seconds=stale_after_s)
+    to_send: list[int] = []
+    for job in repository.stale_running(db, cutoff):
+        if job.attempts >= max_attempts:
+            repository.finish(
+                db,
+                job.id,
+                now,
+                JobState.failed,
+                error=f"the worker stopped responding {job.attempts} times; giving up",
+            )
+            continue
+        if repository.requeue(db, job, now, "worker lost; re-queued"):
+            to_send.append(job.id)
+    for job in repository.unclaimed_queued(db, cutoff):
+        if repository.requeue(db, job, now, "waiting for a worker (re-sent)"):
+            to_send.append(job.id)
+    for job_id in to_send:
+        after_commit(db, lambda job_id=job_id: _send(job_id))  # type: ignore[misc]
+    return to_send

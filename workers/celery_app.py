@@ -1,0 +1,30 @@
+"""The Celery app. Messages carry job ids only; the jobs table is the truth.
+
+Embedded mode uses kombu's SQLAlchemy transport on a SQLite file beside the database, so a real
+worker process runs with no Redis installed. Production points TRELLIS_BROKER_URL at Redis.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.config import get_settings
+
+settings = get_settings()
+
+celery_app = Celery("trellis", broker=settings.effective_broker_url, include=["workers.tasks"])
+celery_app.conf.update(
+    task_acks_late=True,  # a task lost with its worker is redelivered
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # long jobs: don't hoard messages
+    task_ignore_result=True,  # outcomes live in the jobs table
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "reap-stale-jobs": {"task": "trellis.reap_jobs", "schedule": 30.0},
+    },
+)
+if settings.embedded:
+    # Poll the SQLite queue often: job pick-up latency is what a user waits for.
+    celery_app.conf.broker_transport_options = {"polling_interval": 0.3}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,32 @@
+"""Thin tasks: take ids, call the domain, keep no state of their own."""
+
+from __future__ import annotations
+
+import logging
+
+from app.config import get_settings
+from app.db import get_session_factory, session_scope
+from app.jobs import service as jobs
+from app.jobs.runner import run_job as run_job_now
+from workers.celery_app import celery_app
+
+log = logging.getLogger(__name__)
+
+
+@celery_app.task(name="trellis.run_job", acks_late=True)  # type: ignore[untyped-decorator]
+def run_job(job_id: int) -> str:
+    settings = get_settings()
+    state = run_job_now(job_id, get_session_factory(), heartbeat_s=settings.job_heartbeat_s)
+    return state.value
+
+
+@celery_app.task(name="trellis.reap_jobs")  # type: ignore[untyped-decorator]
+def reap_jobs() -> list[int]:
+    settings = get_settings()
+    with session_scope() as db:
+        requeued = jobs.reap(
+            db, stale_after_s=settings.job_stale_after_s, max_attempts=settings.job_max_attempts
+        )
+    if requeued:
+        log.warning("re-queued jobs %s", requeued)
+    return requeued
