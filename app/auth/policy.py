@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+
 from app.auth import service as auth_service
 from app.auth.sessions import CSRF_FIELD, CSRF_HEADER
 from app.errors import Forbidden, NotFound, Unauthorized

@@ -40,7 +40,9 @@ def authenticate(db: Session, request: Request) -> Access:
         user = db.get(User, data.user_id)
         if user is not None and user.active:
             return Access(user=user, via="session", csrf=data.csrf)
-    return Access(user=None, via="anonymous", csrf=codec.load_anonymous(request.cookies.get(CSRF_COOKIE)))
+    return Access(
+        user=None, via="anonymous", csrf=codec.load_anonymous(request.cookies.get(CSRF_COOKIE))
+    )
 
 
 def project_access(db: Session, user: User, slug: str) -> tuple[Project | None, Role | None]:

@@ -64,6 +64,10 @@ def get_for_user(db: Session, job_id: int, user: User, project_ids: set[int] | N
     raise NotFound(f"job {job_id} not found")
 
 
+def recent_for_project(db: Session, project_id: int, limit: int = 20) -> list[Job]:
+    return repository.recent(db, project_id, limit)
+
+
 def cancel(db: Session, job: Job, user: User) -> Job:
     if user.role is not Role.admin and job.created_by_id != user.id:
         raise Forbidden("only the job's creator or an admin can cancel it")

@@ -17,6 +17,9 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
+        # Detach first so the error page can still read the user and project it was given:
+        # a rollback would expire them, and the closed session could not reload them.
+        session.expunge_all()
         session.rollback()
         raise
     finally:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 497329024725
+Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-28 23:32:49.313716
+Create Date: 2026-11-29 00:03:41.184918
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "497329024725"
+revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -361,11 +361,15 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("examples", schema=None) as batch_op:
+        batch_op.create_index("ix_examples_project_id_id", ["project_id", "id"], unique=False)
         batch_op.create_index(
             "ix_examples_project_source_id", ["project_id", "source", "id"], unique=False
         )
         batch_op.create_index(
             "ix_examples_project_status_id", ["project_id", "status", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_examples_project_updated", ["project_id", "updated_at", "id"], unique=False
         )
 
     op.create_table(
@@ -461,19 +465,29 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("preference_pairs", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_preference_pairs_project_id_id", ["project_id", "id"], unique=False
+        )
+        batch_op.create_index(
             "ix_preference_pairs_project_status_id", ["project_id", "status", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_preference_pairs_project_updated", ["project_id", "updated_at", "id"], unique=False
         )
 
 
 def downgrade() -> None:
 
     with op.batch_alter_table("preference_pairs", schema=None) as batch_op:
+        batch_op.drop_index("ix_preference_pairs_project_updated")
         batch_op.drop_index("ix_preference_pairs_project_status_id")
+        batch_op.drop_index("ix_preference_pairs_project_id_id")
 
     op.drop_table("preference_pairs")
     with op.batch_alter_table("examples", schema=None) as batch_op:
+        batch_op.drop_index("ix_examples_project_updated")
         batch_op.drop_index("ix_examples_project_status_id")
         batch_op.drop_index("ix_examples_project_source_id")
+        batch_op.drop_index("ix_examples_project_id_id")
 
     op.drop_table("examples")
     op.drop_table("eval_items")

@@ -1,0 +1,185 @@
+"""Import a file of SFT examples or preference pairs into a project.
+
+One pass over the file in bounded memory: parse and validate each record, stage the valid ones,
+and at the end merge them in one statement per table. Strict imports that meet any invalid row
+stage nothing into the project (all-or-nothing) and report every bad row; `skip_invalid` imports
+the valid rows and writes the bad ones, with reasons, to a rejects file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.orm import Session
+
+from app.errors import Invalid
+from app.formats import (
+    FORMATS,
+    ExampleRecord,
+    FileFormatError,
+    PairRecord,
+    RowError,
+    open_records,
+    parse_file,
+)
+from app.imports.schemas import ImportOptions, ImportSummary, RowProblem
+from app.imports.staging import Stage, StageRow
+from app.models import Source
+from app.models.base import utcnow
+
+MAX_LISTED_ERRORS = 100
+BATCH_ROWS = 5000
+Progress = Callable[[float, str], None]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def stage_row(number: int, record: ExampleRecord | PairRecord) -> StageRow:
+    if isinstance(record, ExampleRecord):
+        return (
+            number,
+            "example",
+            record.content_hash,
+            record.needs_response,
+            _dumps(record.messages),
+            _dumps(record.tools) if record.tools is not None else None,
+            None,
+            None,
+            None,
+        )
+    return (
+        number,
+        "pair",
+        record.content_hash,
+        False,
+        None,
+        None,
+        _dumps(record.prompt),
+        _dumps(record.chosen),
+        _dumps(record.rejected),
+    )
+
+
+def import_file(
+    db: Session,
+    *,
+    project_id: int,
+    path: Path,
+    options: ImportOptions,
+    user_id: int | None,
+    job_id: int | None = None,
+    display_name: str | None = None,
+    rejects_path: Path | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportSummary:
+    """Import `path` into the project. Raises `Invalid` (nothing imported) on a strict import
+    with bad rows, or when the file itself can't be read. Never commits."""
+    name = display_name or path.name
+    if options.format is not None and options.format not in FORMATS:
+        raise Invalid(f"unknown format '{options.format}'; use one of: {', '.join(FORMATS)}")
+    if options.generator and options.source is not Source.synthetic:
+        raise Invalid("--generator only applies to --source synthetic")
+    started = time.perf_counter()
+    report = progress or (lambda _f, _m: None)
+    errors: list[RowProblem] = []
+    invalid = rows = 0
+    detected: str | None = options.format
+    rejects: IO[str] | None = None
+    stage = Stage(db)
+    try:
+        try:
+            source = open_records(path)
+        except FileFormatError as exc:
+            raise Invalid(f"{name}: {exc}") from exc
+        with source:
+            batch: list[StageRow] = []
+            for parsed in parse_file(source, options.format):
+                rows += 1
+                if parsed.error is not None:
+                    invalid += 1
+                    if len(errors) < MAX_LISTED_ERRORS:
+                        errors.append(_problem(parsed.error))
+                    if options.skip_invalid:
+                        rejects = rejects or _open_rejects(rejects_path, path)
+                        rejects.write(
+                            _dumps({**parsed.error.to_dict(), "record": parsed.raw}) + "\n"
+                        )
+                    continue
+                if parsed.record is None:
+                    continue
+                if detected is None:
+                    detected = parsed.fmt
+                if invalid and not options.skip_invalid:
+                    continue  # keep validating to report every bad row, but stage nothing more
+                batch.append(stage_row(parsed.number, parsed.record))
+                if len(batch) >= batch_rows:
+                    stage.add(batch)
+                    batch = []
+                    report(0.95 * source.fraction_read(), f"read {rows:,} rows")
+            stage.add(batch)
+        if rows == 0:
+            raise Invalid(f"{name}: the file holds no records")
+        if invalid and not options.skip_invalid:
+            raise Invalid(
+                _failure_message(name, invalid, errors),
+                details={"errors": [e.model_dump() for e in errors], "invalid": invalid},
+            )
+        report(0.96, "merging into the project")
+        counts = stage.merge(
+            project_id=project_id,
+            source=options.source,
+            generator=options.generator,
+            status=options.status,
+            user_id=user_id,
+            job_id=job_id,
+            now=utcnow(),
+        )
+    finally:
+        if rejects is not None:
+            rejects.close()
+        stage.drop()
+    valid = rows - invalid
+    return ImportSummary(
+        file=name,
+        format=detected,
+        rows=rows,
+        examples=counts.examples,
+        pairs=counts.pairs,
+        needs_response=counts.examples_need_response,
+        duplicates_skipped=valid - counts.examples - counts.pairs,
+        invalid=invalid,
+        errors=errors,
+        errors_truncated=invalid > len(errors),
+        rejects_file=str(rejects_path or _default_rejects(path)) if rejects else None,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _problem(error: RowError) -> RowProblem:
+    return RowProblem(unit=error.unit, number=error.number, field=error.field, error=error.message)
+
+
+def _failure_message(name: str, invalid: int, errors: list[RowProblem]) -> str:
+    shown = "; ".join(f"{e.unit} {e.number}, field {e.field}: {e.error}" for e in errors[:10])
+    more = f" (and {invalid - 10} more)" if invalid > 10 else ""
+    return (
+        f"{name}: {invalid} invalid row{'s' if invalid != 1 else ''}, nothing imported: "
+        f"{shown}{more}. Fix the file, or import with --skip-invalid to keep the valid rows."
+    )
+
+
+def _default_rejects(path: Path) -> Path:
+    return path.with_name(path.name + ".rejects.jsonl")
+
+
+def _open_rejects(rejects_path: Path | None, path: Path) -> IO[str]:
+    target = rejects_path or _default_rejects(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.open("w", encoding="utf-8")

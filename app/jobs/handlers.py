@@ -1,0 +1,42 @@
+"""Job kinds and the domain services they run. Imported by the runner to register them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.db import session_scope
+from app.errors import AppError, Invalid
+from app.imports.schemas import ImportOptions
+from app.imports.service import import_file
+from app.imports.uploads import IMPORT_JOB, discard
+from app.jobs.runner import JobContext, register
+
+
+@register(IMPORT_JOB)
+def run_import(ctx: JobContext) -> dict[str, Any]:
+    if ctx.project_id is None:
+        raise Invalid("import job without a project")
+    path = Path(ctx.params["path"])
+    if not path.exists():
+        raise Invalid(f"{ctx.params.get('display_name')}: the uploaded file is gone")
+    options = ImportOptions.model_validate(ctx.params["options"])
+    try:
+        # A fresh session whose first touch of the main database is the final merge.
+        with session_scope(ctx.session_factory) as db:
+            summary = import_file(
+                db,
+                project_id=ctx.project_id,
+                path=path,
+                options=options,
+                user_id=ctx.user_id,
+                job_id=ctx.job_id,
+                display_name=ctx.params.get("display_name"),
+                rejects_path=Path(ctx.params["rejects_path"]),
+                progress=ctx.progress,
+            )
+    except AppError:
+        discard(path)  # a clear verdict on the file: nothing to retry
+        raise
+    discard(path)
+    return summary.model_dump(mode="json")

@@ -1,0 +1,62 @@
+"""create_app(): settings, database, routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import __version__
+from app.auth.sessions import SessionCodec
+from app.config import Settings, get_settings
+from app.db import get_session_factory
+from app.web import errors
+from app.web.limits import BodySizeLimit
+from app.web.security_headers import SecurityHeaders
+from app.web.templating import STATIC_DIR
+
+
+def create_app(
+    settings: Settings | None = None, session_factory: sessionmaker[Session] | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Trellis",
+        version=__version__,
+        description="Curate the data LLM fine-tuning runs on.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory or get_session_factory()
+    app.state.session_codec = SessionCodec(
+        settings.effective_secret_key(), settings.session_max_age_s
+    )
+
+    from app.examples import pages as example_pages
+    from app.examples import router as examples
+    from app.imports import pages as import_pages
+    from app.imports import router as imports
+    from app.jobs import pages as job_pages
+    from app.jobs import router as jobs
+    from app.pairs import pages as pair_pages
+    from app.pairs import router as pairs
+    from app.projects import pages as project_pages
+    from app.projects import router as projects
+    from app.users import pages as user_pages
+    from app.users import router as users
+    from app.web import health
+
+    for module in (
+        health, users, projects, examples, pairs, imports, jobs,
+        user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages,
+    ):  # fmt: skip
+        app.include_router(module.router)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    errors.install(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.upload_max_bytes)
+    return app

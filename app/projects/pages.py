@@ -1,0 +1,137 @@
+"""Project pages: the list, the create form, the overview and its members."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from app.auth.policy import Access, EngineerAccess, ProjectManage, ProjectRead, SignedIn
+from app.errors import Conflict, Invalid, NotFound
+from app.jobs import service as jobs
+from app.models import Role
+from app.projects import service
+from app.projects.schemas import CHAT_TEMPLATES, MemberSet, ProjectCreate
+from app.web.deps import SessionDep
+from app.web.pages import redirect_after_post, validate_form
+from app.web.templating import render
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+RECENT_JOBS = 10
+
+
+@router.get("/projects")
+def projects(request: Request, db: SessionDep, access: SignedIn) -> Response:
+    user = access.required_user
+    context = {
+        "projects": service.list_for(db, user),
+        "can_create": user.role.rank >= Role.engineer.rank,
+    }
+    return render(request, "projects/list.html", context)
+
+
+def _new_project_page(
+    request: Request, form: dict[str, str], errors: dict[str, str], status_code: int = 200
+) -> Response:
+    context = {"form": form, "errors": errors, "chat_templates": CHAT_TEMPLATES}
+    return render(
+        request,
+        "projects/new.html",
+        context,
+        partial="projects/_form.html",
+        status_code=status_code,
+    )
+
+
+@router.get("/projects/new")
+def new_project(request: Request, access: EngineerAccess) -> Response:
+    return _new_project_page(request, {"chat_template": CHAT_TEMPLATES[0]}, {})
+
+
+@router.post("/projects")
+def create_project(
+    request: Request,
+    db: SessionDep,
+    access: EngineerAccess,
+    slug: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    guidelines: Annotated[str, Form()] = "",
+    system_prompt: Annotated[str, Form()] = "",
+    chat_template: Annotated[str, Form()] = "chatml",
+) -> Response:
+    form = {
+        "slug": slug.strip(),
+        "name": name.strip(),
+        "description": description,
+        "guidelines": guidelines,
+        "system_prompt": system_prompt,
+        "chat_template": chat_template,
+    }
+    data, errors = validate_form(ProjectCreate, form)
+    if data is not None:
+        try:
+            project = service.create(db, access.required_user, data)
+        except Conflict as exc:
+            errors = {"slug": exc.message}
+        except Invalid as exc:
+            errors = {"chat_template": exc.message}
+        else:
+            return redirect_after_post(request, f"/projects/{project.slug}")
+    return _new_project_page(request, form, errors, 422)
+
+
+def _can_manage(access: Access) -> bool:
+    return access.project_role is not None and access.project_role.rank >= Role.engineer.rank
+
+
+def _overview(
+    request: Request, db: SessionDep, access: Access, status_code: int = 200, **context: Any
+) -> Response:
+    project = access.required_project
+    context.setdefault("member_errors", {})
+    context.setdefault("member_form", {"role": Role.annotator.value})
+    page = {
+        "stats": service.stats(db, project),
+        "members": service.members(db, project),
+        "jobs": jobs.recent_for_project(db, project.id, limit=RECENT_JOBS),
+        "can_manage": _can_manage(access),
+        "roles": [r for r in Role if r is not Role.admin],
+        **context,
+    }
+    return render(
+        request,
+        "projects/overview.html",
+        page,
+        partial="projects/_members.html",
+        status_code=status_code,
+    )
+
+
+@router.get("/projects/{slug}")
+def project_overview(request: Request, slug: str, db: SessionDep, access: ProjectRead) -> Response:
+    return _overview(request, db, access)
+
+
+@router.post("/projects/{slug}/members")
+def set_member(
+    request: Request,
+    slug: str,
+    db: SessionDep,
+    access: ProjectManage,
+    email: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"email": email.strip(), "role": role}
+    data, errors = validate_form(MemberSet, form)
+    if data is not None and data.role is Role.admin:
+        errors = {"role": "admin is a global role; pick a project role"}
+    elif data is not None:
+        try:
+            service.set_member(db, access.required_project, data.email, data.role)
+        except NotFound as exc:
+            errors = {"email": exc.message}
+        else:
+            return redirect_after_post(request, f"/projects/{slug}#members")
+    return _overview(request, db, access, 422, member_errors=errors, member_form=form)

@@ -1,0 +1,83 @@
+"""Projects and their members. Never commits."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models import ItemStatus, Project, ProjectMember, Role, Source, User
+from app.projects import repository
+from app.projects.schemas import CHAT_TEMPLATES, ProjectCreate, Stats
+from app.users import repository as users_repository
+
+
+def create(db: Session, user: User, data: ProjectCreate) -> Project:
+    if user.role.rank < Role.engineer.rank:
+        raise Forbidden("creating a project needs the engineer role")
+    if data.chat_template not in CHAT_TEMPLATES:
+        raise Invalid(f"unknown chat template '{data.chat_template}'; use one of {CHAT_TEMPLATES}")
+    if repository.by_slug(db, data.slug) is not None:
+        raise Conflict(f"a project with slug '{data.slug}' already exists")
+    project = Project(
+        slug=data.slug,
+        name=data.name.strip() or data.slug,
+        description=data.description,
+        guidelines=data.guidelines,
+        system_prompt=data.system_prompt,
+        chat_template=data.chat_template,
+        created_by_id=user.id,
+    )
+    repository.add(db, project)
+    # The creator runs the project; admins see every project without a membership.
+    repository.add(db, ProjectMember(project_id=project.id, user_id=user.id, role=Role.engineer))
+    return project
+
+
+def get(db: Session, slug: str) -> Project:
+    project = repository.by_slug(db, slug)
+    if project is None:
+        raise NotFound(f"project '{slug}' not found")
+    return project
+
+
+def get_by_id(db: Session, project_id: int) -> Project | None:
+    return repository.by_id(db, project_id)
+
+
+def member_project_ids(db: Session, user: User) -> set[int]:
+    return repository.member_ids(db, user)
+
+
+def list_for(db: Session, user: User) -> list[Project]:
+    return repository.visible_to(db, user)
+
+
+def set_member(db: Session, project: Project, email: str, role: Role) -> ProjectMember:
+    user = users_repository.by_email(db, email)
+    if user is None:
+        raise NotFound(f"no user with email {email}")
+    member = repository.membership(db, project.id, user.id)
+    if member is None:
+        member = ProjectMember(project_id=project.id, user_id=user.id, role=role)
+        repository.add(db, member)
+    else:
+        member.role = role
+    return member
+
+
+def members(db: Session, project: Project) -> list[tuple[User, Role]]:
+    return repository.members(db, project.id)
+
+
+def stats(db: Session, project: Project) -> Stats:
+    raw = repository.counts(db, project.id)
+
+    def full(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        status = {s.value: counts["status"].get(s.value, 0) for s in ItemStatus}
+        source = {s.value: counts["source"].get(s.value, 0) for s in Source}
+        out = {"status": status, "source": source, "total": {"all": sum(status.values())}}
+        if "flags" in counts:
+            out["flags"] = counts["flags"]
+        return out
+
+    return Stats(project=project.slug, examples=full(raw["examples"]), pairs=full(raw["pairs"]))

@@ -1,0 +1,198 @@
+"""Test fixtures.
+
+Database: PostgreSQL when TRELLIS_TEST_DATABASE_URL is set, else a SQLite file. The schema is
+built once per run with the real Alembic migrations; each test runs inside a transaction that is
+rolled back at the end (commits inside the app become savepoint releases).
+
+Jobs: the dispatcher records job ids instead of talking to a broker; `run_jobs()` runs them
+inline through the real runner. Tests marked `worker` start a real Celery worker instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import make_engine
+from app.jobs import dispatch
+from app.jobs.runner import run_job
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import Project, ProjectMember, Role, User
+from app.projects import service as projects
+from app.projects.schemas import ProjectCreate
+from app.users import service as users
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PASSWORD = "correct horse battery staple"
+
+
+def test_database_url(tmp_dir: Path) -> str:
+    return os.environ.get("TRELLIS_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = test_database_url(tmp_path_factory.mktemp("db"))
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade(connection=conn)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@dataclass
+class RecordingDispatcher:
+    sent: list[int] = field(default_factory=list)
+
+    def send(self, job_id: int) -> None:
+        self.sent.append(job_id)
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[RecordingDispatcher]:
+    recorder = RecordingDispatcher()
+    previous = dispatch.set_dispatcher(recorder)
+    yield recorder
+    dispatch.set_dispatcher(previous)
+
+
+@pytest.fixture
+def run_jobs(
+    dispatcher: RecordingDispatcher, session_factory: sessionmaker[Session]
+) -> Callable[[], list[int]]:
+    """Run every job sent so far, inline, through the real runner; returns their ids."""
+
+    def run() -> list[int]:
+        ran = []
+        while dispatcher.sent:
+            job_id = dispatcher.sent.pop(0)
+            run_job(job_id, session_factory, heartbeat_s=3600)
+            ran.append(job_id)
+        return ran
+
+    return run
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "trellis-data",
+        secret_key="test-secret-key-not-for-production",
+        database_url="sqlite://",  # unused: the app gets the test session factory
+        upload_max_bytes=50 * 1024 * 1024,
+    )
+
+
+@pytest.fixture
+def app(
+    settings: Settings, session_factory: sessionmaker[Session], dispatcher: RecordingDispatcher
+):  # type: ignore[no-untyped-def]
+    return create_app(settings, session_factory)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def make_user(db: Session, email: str, role: Role) -> User:
+    user = users.create_user(db, email=email, password=PASSWORD, role=role)
+    db.commit()
+    return user
+
+
+@pytest.fixture
+def admin(db: Session) -> User:
+    return make_user(db, "admin@example.com", Role.admin)
+
+
+@pytest.fixture
+def engineer(db: Session) -> User:
+    return make_user(db, "eng@example.com", Role.engineer)
+
+
+@pytest.fixture
+def annotator(db: Session) -> User:
+    return make_user(db, "ann@example.com", Role.annotator)
+
+
+@pytest.fixture
+def project(db: Session, engineer: User) -> Project:
+    p = projects.create(db, engineer, ProjectCreate(slug="demo", name="Demo"))
+    db.commit()
+    return p
+
+
+def add_member(db: Session, project: Project, user: User, role: Role) -> None:
+    db.add(ProjectMember(project_id=project.id, user_id=user.id, role=role))
+    db.commit()
+
+
+_CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    """Log in through the real form; returns the CSRF token for later posts."""
+    page = client.get("/login")
+    token = _CSRF.search(page.text)
+    assert token, "login page carries a CSRF meta tag"
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert response.status_code in (200, 303), response.text
+    home = client.get("/projects")
+    found = _CSRF.search(home.text)
+    assert found, "pages carry the session's CSRF token"
+    return found.group(1)
+
+
+def bearer(client: TestClient, db: Session, user: User) -> dict[str, str]:
+    _, secret = users.create_token(db, user, "tests")
+    db.commit()
+    return {"Authorization": f"Bearer {secret}"}

@@ -1,0 +1,127 @@
+"""A real Celery worker process runs an import end to end, on the configured broker
+(Redis when TRELLIS_TEST_BROKER_URL is set, else the embedded SQLite broker)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app.db import make_engine, make_session_factory, session_scope
+from app.imports.schemas import ImportOptions
+from app.imports.uploads import start_import
+from app.jobs import dispatch
+from app.migrate import upgrade
+from app.models import Example, Job, JobState, Role
+from app.projects import service as projects
+from app.projects.schemas import ProjectCreate
+from app.users import service as users
+from tests.conftest import ROOT, SHARED_DATA
+
+pytestmark = pytest.mark.worker
+
+
+@pytest.fixture
+def scratch_database(tmp_path: Path) -> Iterator[str]:
+    """A database of its own: the worker is another process and must see committed rows."""
+    base = os.environ.get("TRELLIS_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'worker.db'}"
+        return
+    name = f"trellis_worker_{uuid.uuid4().hex[:8]}"
+    admin_engine = create_engine(
+        make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def _broker_url(tmp_path: Path) -> str:
+    return os.environ.get("TRELLIS_TEST_BROKER_URL") or f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+
+
+class CeleryTo:
+    def __init__(self, broker: str) -> None:
+        self.app = Celery("trellis-test", broker=broker)
+
+    def send(self, job_id: int) -> None:
+        self.app.send_task("trellis.run_job", args=[job_id])
+
+
+def test_real_worker_runs_an_import(scratch_database: str, tmp_path: Path) -> None:
+    broker = _broker_url(tmp_path)
+    upgrade(scratch_database)
+    env = {
+        **os.environ,
+        "TRELLIS_DATABASE_URL": scratch_database,
+        "TRELLIS_BROKER_URL": broker,
+        "TRELLIS_DATA_DIR": str(tmp_path / "data"),
+        "TRELLIS_SECRET_KEY": "worker-test-secret",
+        "TRELLIS_JOB_HEARTBEAT_S": "1",
+    }
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1", "--no-beat"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    engine = make_engine(scratch_database)
+    factory = make_session_factory(engine)
+    previous = dispatch.set_dispatcher(CeleryTo(broker))
+    try:
+        upload = tmp_path / "alpaca.json"
+        upload.write_bytes((SHARED_DATA / "alpaca_5000.json").read_bytes())
+        with session_scope(factory) as db:
+            user = users.create_user(
+                db, email="w@example.com", password="a long password", role=Role.engineer
+            )
+            project = projects.create(db, user, ProjectCreate(slug="w"))
+            job = start_import(db, project, user, upload, "alpaca.json", ImportOptions())
+            job_id, project_id = job.id, project.id
+        # sent after that commit; now the worker process picks it up
+        deadline = time.monotonic() + 120
+        state = JobState.queued
+        while time.monotonic() < deadline:
+            with Session(engine) as db:
+                found = db.get(Job, job_id)
+                assert found is not None
+                state = found.state
+                if state.finished:
+                    break
+            time.sleep(0.5)
+        with Session(engine) as db:
+            done = db.get(Job, job_id)
+            assert done is not None
+            assert state is JobState.succeeded, (
+                done.error,
+                (tmp_path / "worker.log").read_text()[-3000:],
+            )
+            assert done.result is not None and done.result["examples"] == 5000
+            assert done.attempts == 1 and done.heartbeat_at is not None
+            count = db.query(Example).filter(Example.project_id == project_id).count()
+            assert count == 5000
+        assert not upload.exists(), "the worker removes the upload once imported"
+    finally:
+        dispatch.set_dispatcher(previous)
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+        engine.dispose()
