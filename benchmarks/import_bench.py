@@ -55,11 +55,15 @@ def run_trellis(url: str, path: Path) -> tuple[float, int]:
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with session_scope(factory) as db:
-        user = users.create_user(db, email="bench@example.com", password="benchmark password", role=Role.engineer)
+        user = users.create_user(
+            db, email="bench@example.com", password="benchmark password", role=Role.engineer
+        )
         project_id = projects.create(db, user, ProjectCreate(slug="bench")).id
     started = time.perf_counter()
     with session_scope(factory) as db:
-        summary = import_file(db, project_id=project_id, path=path, options=ImportOptions(), user_id=None)
+        summary = import_file(
+            db, project_id=project_id, path=path, options=ImportOptions(), user_id=None
+        )
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed, summary.examples
@@ -68,11 +72,17 @@ def run_trellis(url: str, path: Path) -> tuple[float, int]:
 def run_copy(url: str, path: Path) -> tuple[float, int]:
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE copy_baseline (id bigserial PRIMARY KEY, data jsonb NOT NULL)"))
+        conn.execute(
+            text("CREATE TABLE copy_baseline (id bigserial PRIMARY KEY, data jsonb NOT NULL)")
+        )
     started = time.perf_counter()
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy("COPY copy_baseline (data) FROM STDIN") as copy, path.open() as fh:  # type: ignore[union-attr]
+        with (
+            raw.cursor() as cur,
+            cur.copy("COPY copy_baseline (data) FROM STDIN") as copy,
+            path.open() as fh,
+        ):  # type: ignore[union-attr]
             for line in fh:
                 copy.write_row((line.rstrip("\n"),))
     elapsed = time.perf_counter() - started
@@ -83,7 +93,9 @@ def run_copy(url: str, path: Path) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
@@ -97,8 +109,12 @@ def main() -> None:
     assert ours_n == copy_n == args.rows, (ours_n, copy_n)
     ours, copy = ours_n / ours_s, copy_n / copy_s
     print(f"rows: {args.rows:,}")
-    print(f"trellis import (parse, validate, hash, dedupe, insert): {ours_s:6.2f} s  {ours:9,.0f} rows/s")
-    print(f"baseline: plain COPY into a scratch jsonb table:        {copy_s:6.2f} s  {copy:9,.0f} rows/s")
+    print(
+        f"trellis import (parse, validate, hash, dedupe, insert): {ours_s:6.2f} s  {ours:9,.0f} rows/s"
+    )
+    print(
+        f"baseline: plain COPY into a scratch jsonb table:        {copy_s:6.2f} s  {copy:9,.0f} rows/s"
+    )
     print(f"trellis / COPY: {ours / copy:.0%}   (goal >= 40% and >= 10,000 rows/s)")
 
 

@@ -50,6 +50,8 @@ class Example(ItemFields, Base):
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash"),
         # list pages filter by project and status/source and page by id
+        Index("ix_examples_project_id_id", "project_id", "id"),
+        Index("ix_examples_project_updated", "project_id", "updated_at", "id"),
         Index("ix_examples_project_status_id", "project_id", "status", "id"),
         Index("ix_examples_project_source_id", "project_id", "source", "id"),
     )
@@ -62,6 +64,8 @@ class PreferencePair(ItemFields, Base):
     __tablename__ = "preference_pairs"
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash"),
+        Index("ix_preference_pairs_project_id_id", "project_id", "id"),
+        Index("ix_preference_pairs_project_updated", "project_id", "updated_at", "id"),
         Index("ix_preference_pairs_project_status_id", "project_id", "status", "id"),
     )
 
