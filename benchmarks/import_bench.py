@@ -110,10 +110,12 @@ def main() -> None:
     ours, copy = ours_n / ours_s, copy_n / copy_s
     print(f"rows: {args.rows:,}")
     print(
-        f"trellis import (parse, validate, hash, dedupe, insert): {ours_s:6.2f} s  {ours:9,.0f} rows/s"
+        f"trellis import (parse, validate, hash, dedupe, insert): {ours_s:6.2f} s "
+        f"{ours:9,.0f} rows/s"
     )
     print(
-        f"baseline: plain COPY into a scratch jsonb table:        {copy_s:6.2f} s  {copy:9,.0f} rows/s"
+        f"baseline: plain COPY into a scratch jsonb table:        {copy_s:6.2f} s "
+        f"{copy:9,.0f} rows/s"
     )
     print(f"trellis / COPY: {ours / copy:.0%}   (goal >= 40% and >= 10,000 rows/s)")
 

@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
-TOKEN_PREFIX = "trl_"
+TOKEN_PREFIX = "trl_"  # noqa: S105 - a public marker, not a secret
 
 
 def hash_password(password: str) -> str:

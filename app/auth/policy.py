@@ -85,9 +85,9 @@ class Policy:
         request.state.access = access
         # Browsers send cookies on their own, so every cookie-borne (or anonymous) write must
         # prove it came from our page. Bearer tokens are never sent implicitly.
-        if access.via != "token" and request.method not in SAFE_METHODS:
-            if not submitted_csrf or not hmac.compare_digest(submitted_csrf, access.csrf or ""):
-                raise Forbidden("missing or invalid CSRF token; reload the page and try again")
+        writes = access.via != "token" and request.method not in SAFE_METHODS
+        if writes and not hmac.compare_digest(submitted_csrf or "", access.csrf or "-"):
+            raise Forbidden("missing or invalid CSRF token; reload the page and try again")
         if not self.login:
             return access
         user = access.required_user

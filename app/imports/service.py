@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy.orm import Session
 
@@ -36,8 +36,8 @@ BATCH_ROWS = 5000
 Progress = Callable[[float, str], None]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# One encoder for the whole import: json.dumps with options builds a new one per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def stage_row(number: int, record: ExampleRecord | PairRecord) -> StageRow:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -50,9 +51,8 @@ STAGE_COLUMNS = (
     "chosen",
     "rejected",
 )
-StageRow = tuple[
-    int, str, str, bool, str | None, str | None, str | None, str | None, str | None, str
-]
+# rownum, kind, content_hash, needs_response, messages, tools, prompt, chosen, rejected
+StageRow = tuple[int, str, str, bool, str | None, str | None, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class Stage:
         self.db.execute(
             CreateIndex(Index(f"{stage.name}_hash", stage.c.content_hash, stage.c.rownum))
         )
-        common = {
+        common: dict[str, ColumnElement[Any]] = {
             "project_id": literal(project_id),
             "source": literal(source.value),
             "generator": literal(generator, String),
@@ -153,7 +153,7 @@ class Stage:
         self.table.drop(self.db.connection())
 
     def _merge_examples(
-        self, common: dict[str, ColumnElement[object]], *, status: ItemStatus, needs_response: bool
+        self, common: dict[str, ColumnElement[Any]], *, status: ItemStatus, needs_response: bool
     ) -> int:
         return self._insert(
             Example.__table__,  # type: ignore[arg-type]
@@ -171,7 +171,7 @@ class Stage:
     def _insert(
         self,
         target: Table,
-        values: dict[str, ColumnElement[object]],
+        values: dict[str, ColumnElement[Any]],
         *,
         kind: str,
         extra: ColumnElement[bool] | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from app.models.base import Base, JSONType, str_enum, utcnow
+from app.models.base import Base, HashType, JSONType, str_enum, utcnow
 from app.models.enums import ItemStatus, Source
 
 
@@ -23,7 +23,7 @@ class ItemFields:
     split: Mapped[str | None] = mapped_column(String(32), default=None)
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     rating: Mapped[int | None] = mapped_column(Integer, default=None)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(HashType)
     version: Mapped[int] = mapped_column(Integer, default=1)
     import_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL"), default=None

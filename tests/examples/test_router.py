@@ -14,8 +14,11 @@ from tests.conftest import bearer
 
 
 def _seed(db: Session, project: Project, tmp_path: Path, n: int = 30) -> None:
+    def topic(i: int) -> str:
+        return "dogs" if i % 3 == 0 else "cats"
+
     rows = [
-        {"messages": [{"role": "user", "content": f"Question {i} about {'cats' if i % 3 else 'dogs'}"},
+        {"messages": [{"role": "user", "content": f"Question {i} about {topic(i)}"},
                       {"role": "assistant", "content": f"Answer {i}"}]}
         for i in range(n)
     ]  # fmt: skip

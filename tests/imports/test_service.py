@@ -121,9 +121,9 @@ def test_hh_skip_invalid_imports_2308_pairs_and_writes_rejects(
 
 
 def test_hh_transcripts_that_part_early_keep_multi_turn_responses(
-    db: Session, project: Project
+    db: Session, project: Project, tmp_path: Path
 ) -> None:
-    _import(db, project, HH, skip_invalid=True, rejects_path=None)
+    _import(db, project, HH, skip_invalid=True, rejects_path=tmp_path / "rejects.jsonl")
     with gzip.open(HH, "rt") as fh:
         line_1255 = json.loads(fh.readlines()[1254])
     from app.formats import parse_record
@@ -187,7 +187,7 @@ def test_unknown_format_and_empty_file(db: Session, project: Project, tmp_path: 
         _import(db, project, path, format="nope")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(Invalid, match="empty.jsonl"):
+    with pytest.raises(Invalid, match=r"empty\.jsonl"):
         _import(db, project, empty)
 
 

@@ -22,6 +22,7 @@ XSS_PAYLOADS = (
 
 Importer = Callable[..., None]
 
+
 @pytest.fixture
 def import_rows(db: Session, tmp_path: Path) -> Importer:
     """import_rows(project, records, **options): write JSONL, import it, commit."""
