@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from app.formats import (
     parse_file,
 )
 from app.imports.schemas import ImportOptions, ImportSummary, RowProblem
-from app.imports.staging import Stage, StageRow
+from app.imports.staging import MergeCounts, Stage, StageRow
 from app.models import Source
 from app.models.base import utcnow
 
@@ -66,6 +67,64 @@ def stage_row(number: int, record: ExampleRecord | PairRecord) -> StageRow:
     )
 
 
+class _Loader:
+    """Feeds parsed rows to the staging table.
+
+    On PostgreSQL each full batch is staged *and merged* on a background thread while the
+    caller parses the next batch, so the server's insert work overlaps Python's parsing (the
+    thread holds the session only while the caller does not touch it). On SQLite everything is
+    merged at the end (see `app.imports.staging`). Either way the whole import sits in one
+    SAVEPOINT, so an error leaves the project exactly as it was.
+    """
+
+    def __init__(self, db: Session, merge_args: dict[str, Any], batch_rows: int) -> None:
+        self.db = db
+        self.merge_args = merge_args
+        self.batch_rows = batch_rows
+        self.batch: list[StageRow] = []
+        self.counts = MergeCounts(0, 0, 0)
+        self.stage = Stage(db)
+        self.pool = ThreadPoolExecutor(1, "import-merge") if self.stage.incremental else None
+        self.pending: Future[MergeCounts] | None = None
+
+    def add(self, row: StageRow) -> bool:
+        """Queue one row; True when a batch went to the database."""
+        self.batch.append(row)
+        if len(self.batch) < self.batch_rows:
+            return False
+        batch, self.batch = self.batch, []
+        if self.pool is None:
+            self.stage.add(batch)
+            return True
+        self._wait()
+        self.pending = self.pool.submit(self._stage_and_merge, batch)
+        return True
+
+    def _stage_and_merge(self, batch: list[StageRow]) -> MergeCounts:
+        self.stage.add(batch)
+        return self.stage.merge(**self.merge_args)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            self.counts += self.pending.result()
+            self.pending = None
+
+    def finish(self) -> MergeCounts:
+        self._wait()
+        self.stage.add(self.batch)
+        self.batch = []
+        self.counts += self.stage.merge(**self.merge_args)
+        self.stage.drop()
+        return self.counts
+
+    def close(self) -> None:
+        """Wait for the background thread (also after an error) before the session is reused."""
+        if self.pool is not None:
+            if self.pending is not None:
+                self.pending.exception()
+            self.pool.shutdown(wait=True)
+
+
 def import_file(
     db: Session,
     *,
@@ -92,14 +151,23 @@ def import_file(
     invalid = rows = 0
     detected: str | None = options.format
     rejects: IO[str] | None = None
-    stage = Stage(db)
+    merge_args: dict[str, Any] = {
+        "project_id": project_id,
+        "source": options.source,
+        "generator": options.generator,
+        "status": options.status,
+        "user_id": user_id,
+        "job_id": job_id,
+        "now": utcnow(),
+    }
+    savepoint = db.begin_nested()
+    loader = _Loader(db, merge_args, batch_rows)
     try:
         try:
             source = open_records(path)
         except FileFormatError as exc:
             raise Invalid(f"{name}: {exc}") from exc
         with source:
-            batch: list[StageRow] = []
             for parsed in parse_file(source, options.format):
                 rows += 1
                 if parsed.error is not None:
@@ -117,13 +185,9 @@ def import_file(
                 if detected is None:
                     detected = parsed.fmt
                 if invalid and not options.skip_invalid:
-                    continue  # keep validating to report every bad row, but stage nothing more
-                batch.append(stage_row(parsed.number, parsed.record))
-                if len(batch) >= batch_rows:
-                    stage.add(batch)
-                    batch = []
+                    continue  # keep validating to report every bad row, but load nothing more
+                if loader.add(stage_row(parsed.number, parsed.record)):
                     report(0.95 * source.fraction_read(), f"read {rows:,} rows")
-            stage.add(batch)
         if rows == 0:
             raise Invalid(f"{name}: the file holds no records")
         if invalid and not options.skip_invalid:
@@ -132,19 +196,16 @@ def import_file(
                 details={"errors": [e.model_dump() for e in errors], "invalid": invalid},
             )
         report(0.96, "merging into the project")
-        counts = stage.merge(
-            project_id=project_id,
-            source=options.source,
-            generator=options.generator,
-            status=options.status,
-            user_id=user_id,
-            job_id=job_id,
-            now=utcnow(),
-        )
+        counts = loader.finish()
+        loader.close()
+        savepoint.commit()
+    except BaseException:
+        loader.close()
+        savepoint.rollback()
+        raise
     finally:
         if rejects is not None:
             rejects.close()
-        stage.drop()
     valid = rows - invalid
     return ImportSummary(
         file=name,

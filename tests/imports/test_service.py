@@ -202,3 +202,57 @@ def test_unknown_role_is_named_with_line_and_field(
         _import(db, project, path)
     (err,) = info.value.details["errors"]
     assert (err["number"], err["field"]) == (3, "messages[1].role")
+
+
+def test_awkward_text_survives_the_bulk_path_byte_for_byte(
+    db: Session, project: Project, tmp_path: Path
+) -> None:
+    awkward = 'back\\slash \\N tab\tnew\nline\r\n quote" nul-free ünïcødé 🧪 \\\\ end\\'
+    record = {
+        "messages": [
+            {"role": "system", "content": "\\N"},
+            {"role": "user", "content": awkward},
+            {"role": "assistant", "content": awkward[::-1]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f\tg", "parameters": {}}}],
+    }
+    path = tmp_path / "awkward.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    _import(db, project, path)
+    example = db.scalar(select(Example).where(Example.project_id == project.id))
+    assert example is not None
+    assert example.messages == record["messages"]
+    assert example.tools == record["tools"]
+
+
+def test_duplicates_across_batches_are_counted_once(
+    db: Session, project: Project, tmp_path: Path
+) -> None:
+    """Batches are merged as they fill (on PostgreSQL); a repeat in a later batch is skipped."""
+    rows = [{"prompt": f"q{i % 7}", "completion": "a"} for i in range(30)]
+    path = tmp_path / "repeats.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    summary = import_file(
+        db, project_id=project.id, path=path, options=ImportOptions(), user_id=None, batch_rows=4
+    )
+    assert (summary.examples, summary.duplicates_skipped) == (7, 23)
+    assert _count(db, Example, project) == 7
+
+
+def test_failed_strict_import_leaves_nothing_even_after_merged_batches(
+    db: Session, project: Project, tmp_path: Path
+) -> None:
+    lines = [json.dumps({"prompt": f"q{i}", "completion": "a"}) for i in range(40)]
+    lines[35] = "{not json"
+    path = tmp_path / "late-error.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(Invalid, match="line 36"):
+        import_file(
+            db,
+            project_id=project.id,
+            path=path,
+            options=ImportOptions(),
+            user_id=None,
+            batch_rows=4,
+        )
+    assert _count(db, Example, project) == 0
