@@ -15,6 +15,7 @@ from app.examples.schemas import ListFilter
 from app.models import Example, PreferencePair
 
 Item = type[Example] | type[PreferencePair]
+COUNT_CAP = 10_000  # a search total above this is reported as COUNT_CAP + 1 ("10,000+")
 
 
 def _encode(value: str) -> str:
@@ -67,7 +68,12 @@ def list_items(
     db: Session, model: Item, project_id: int, f: ListFilter
 ) -> tuple[list[Any], int, str | None]:
     conds = _conditions(db, model, project_id, f)
-    total = int(db.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
+    if f.q:
+        # A text search scans every row; stop counting once the answer is "a lot".
+        capped = select(model.id).where(*conds).limit(COUNT_CAP + 1).subquery()
+        total = int(db.scalar(select(func.count()).select_from(capped)) or 0)
+    else:
+        total = int(db.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
     query: Select[Any] = select(model).where(*conds)
     if f.sort == "updated":
         query = query.order_by(model.updated_at.desc(), model.id.desc())

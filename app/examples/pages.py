@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.auth.policy import ProjectRead
-from app.examples import service
+from app.examples import listing, service
 from app.models import Revision
 from app.users import service as users
 from app.web.deps import SessionDep
@@ -33,6 +33,7 @@ def examples(request: Request, slug: str, db: SessionDep, access: ProjectRead) -
     context = {
         "rows": [(example, preview(example.messages)) for example in rows],
         "total": total,
+        "total_capped": bool(page_filter.q) and total > listing.COUNT_CAP,
         **list_context(request, kept, next_cursor),
     }
     return render(request, list_template(request, "examples"), context, headers=VARY_HTMX)

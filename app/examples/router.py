@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.policy import ProjectAnnotate, ProjectRead
-from app.examples import service
+from app.examples import listing, service
 from app.examples.schemas import ExampleOut, ExampleUpdate, ListFilter, Page
 from app.web.deps import SessionDep
 
@@ -17,7 +17,12 @@ def list_examples(
     slug: str, db: SessionDep, access: ProjectRead, f: Annotated[ListFilter, Query()]
 ) -> Page[ExampleOut]:
     rows, total, cursor = service.list_examples(db, access.required_project, f)
-    return Page(items=[ExampleOut.model_validate(r) for r in rows], total=total, next_cursor=cursor)
+    return Page(
+        items=[ExampleOut.model_validate(r) for r in rows],
+        total=total,
+        total_is_lower_bound=bool(f.q) and total > listing.COUNT_CAP,
+        next_cursor=cursor,
+    )
 
 
 @router.get("/{example_id}")

@@ -50,5 +50,6 @@ class ExampleUpdate(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int
+    total: int = Field(description="matching items; with a text search, at most 10,001")
+    total_is_lower_bound: bool = Field(default=False, description="true when total was capped")
     next_cursor: str | None

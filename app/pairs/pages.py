@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.auth.policy import ProjectRead
+from app.examples import listing
 from app.pairs import service
 from app.web.deps import SessionDep
 from app.web.pages import (
@@ -29,6 +30,7 @@ def pairs(request: Request, slug: str, db: SessionDep, access: ProjectRead) -> R
     context = {
         "rows": [(pair, preview(pair.prompt)) for pair in rows],
         "total": total,
+        "total_capped": bool(page_filter.q) and total > listing.COUNT_CAP,
         **list_context(request, kept, next_cursor),
     }
     return render(request, list_template(request, "pairs"), context, headers=VARY_HTMX)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.policy import ProjectRead
+from app.examples import listing
 from app.examples.schemas import ListFilter, Page
 from app.pairs import service
 from app.pairs.schemas import PairOut
@@ -18,7 +19,12 @@ def list_pairs(
     slug: str, db: SessionDep, access: ProjectRead, f: Annotated[ListFilter, Query()]
 ) -> Page[PairOut]:
     rows, total, cursor = service.list_pairs(db, access.required_project, f)
-    return Page(items=[PairOut.model_validate(r) for r in rows], total=total, next_cursor=cursor)
+    return Page(
+        items=[PairOut.model_validate(r) for r in rows],
+        total=total,
+        total_is_lower_bound=bool(f.q) and total > listing.COUNT_CAP,
+        next_cursor=cursor,
+    )
 
 
 @router.get("/{pair_id}")

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.auth.sessions import CSRF_FIELD, CSRF_HEADER
+from app.examples import listing
 from app.web.markdown import render_markdown
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -24,6 +25,7 @@ templates.env.filters["pretty_json"] = lambda v: json.dumps(v, indent=2, ensure_
 templates.env.globals["trellis_version"] = __version__
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
 templates.env.globals["CSRF_HEADER"] = CSRF_HEADER
+templates.env.globals["COUNT_CAP"] = listing.COUNT_CAP
 
 
 def is_htmx(request: Request) -> bool:

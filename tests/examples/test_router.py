@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -100,3 +101,22 @@ def test_update_rejects_unknown_role(
     )
     assert response.status_code == 422
     assert "messages[0].role" in response.json()["message"]
+
+
+def test_text_search_count_stops_at_the_cap(
+    client: TestClient,
+    db: Session,
+    engineer: User,
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.examples import listing
+
+    _seed(db, project, tmp_path, n=30)
+    monkeypatch.setattr(listing, "COUNT_CAP", 5)
+    headers = bearer(client, db, engineer)
+    page = client.get("/api/projects/demo/examples", params={"q": "cats"}, headers=headers).json()
+    assert (page["total"], page["total_is_lower_bound"]) == (6, True)
+    exact = client.get("/api/projects/demo/examples", params={"limit": 3}, headers=headers).json()
+    assert (exact["total"], exact["total_is_lower_bound"]) == (30, False)
