@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,61 +67,35 @@ def stage_row(number: int, record: ExampleRecord | PairRecord) -> StageRow:
 
 
 class _Loader:
-    """Feeds parsed rows to the staging table.
+    """Feeds parsed rows, a batch at a time, to the staging table; `finish` merges them.
 
-    On PostgreSQL each full batch is staged *and merged* on a background thread while the
-    caller parses the next batch, so the server's insert work overlaps Python's parsing (the
-    thread holds the session only while the caller does not touch it). On SQLite everything is
-    merged at the end (see `app.imports.staging`). Either way the whole import sits in one
-    SAVEPOINT, so an error leaves the project exactly as it was.
+    The whole import sits in one SAVEPOINT, so an error leaves the project exactly as it was,
+    whatever the caller does with its transaction next. (Merging batch by batch on a background
+    thread while parsing went on was measured too: no faster, as the server's insert work
+    dominates; see benchmarks/import_bench.py.)
     """
 
     def __init__(self, db: Session, merge_args: dict[str, Any], batch_rows: int) -> None:
-        self.db = db
         self.merge_args = merge_args
         self.batch_rows = batch_rows
         self.batch: list[StageRow] = []
-        self.counts = MergeCounts(0, 0, 0)
         self.stage = Stage(db)
-        self.pool = ThreadPoolExecutor(1, "import-merge") if self.stage.incremental else None
-        self.pending: Future[MergeCounts] | None = None
 
     def add(self, row: StageRow) -> bool:
         """Queue one row; True when a batch went to the database."""
         self.batch.append(row)
         if len(self.batch) < self.batch_rows:
             return False
-        batch, self.batch = self.batch, []
-        if self.pool is None:
-            self.stage.add(batch)
-            return True
-        self._wait()
-        self.pending = self.pool.submit(self._stage_and_merge, batch)
-        return True
-
-    def _stage_and_merge(self, batch: list[StageRow]) -> MergeCounts:
-        self.stage.add(batch)
-        return self.stage.merge(**self.merge_args)
-
-    def _wait(self) -> None:
-        if self.pending is not None:
-            self.counts += self.pending.result()
-            self.pending = None
-
-    def finish(self) -> MergeCounts:
-        self._wait()
         self.stage.add(self.batch)
         self.batch = []
-        self.counts += self.stage.merge(**self.merge_args)
-        self.stage.drop()
-        return self.counts
+        return True
 
-    def close(self) -> None:
-        """Wait for the background thread (also after an error) before the session is reused."""
-        if self.pool is not None:
-            if self.pending is not None:
-                self.pending.exception()
-            self.pool.shutdown(wait=True)
+    def finish(self) -> MergeCounts:
+        self.stage.add(self.batch)
+        self.batch = []
+        counts = self.stage.merge(**self.merge_args)
+        self.stage.drop()
+        return counts
 
 
 def import_file(
@@ -197,10 +170,8 @@ def import_file(
             )
         report(0.96, "merging into the project")
         counts = loader.finish()
-        loader.close()
         savepoint.commit()
     except BaseException:
-        loader.close()
         savepoint.rollback()
         raise
     finally:

@@ -117,11 +117,6 @@ class Stage:
         self.staged_upto = 0  # highest rownum staged
         self.merged_upto = 0  # highest rownum merged into the project
 
-    @property
-    def incremental(self) -> bool:
-        """Whether merging batch by batch, while parsing goes on, pays off here."""
-        return self.dialect == "postgresql"
-
     def add(self, rows: list[StageRow]) -> None:
         if not rows:
             return

@@ -228,7 +228,7 @@ def test_awkward_text_survives_the_bulk_path_byte_for_byte(
 def test_duplicates_across_batches_are_counted_once(
     db: Session, project: Project, tmp_path: Path
 ) -> None:
-    """Batches are merged as they fill (on PostgreSQL); a repeat in a later batch is skipped."""
+    """Repeats that fall in different staging batches are still inserted once."""
     rows = [{"prompt": f"q{i % 7}", "completion": "a"} for i in range(30)]
     path = tmp_path / "repeats.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
