@@ -6,7 +6,8 @@ COPY workers workers
 COPY migrations migrations
 COPY templates templates
 COPY static static
-RUN pip install --no-cache-dir . && useradd --system --uid 1000 trellis \
+# Editable: templates/, static/ and migrations/ are read from this folder, beside app/.
+RUN pip install --no-cache-dir -e . && useradd --system --uid 1000 trellis \
     && mkdir -p /var/lib/trellis && chown trellis /var/lib/trellis
 USER trellis
 ENV TRELLIS_DATA_DIR=/var/lib/trellis
