@@ -15,7 +15,9 @@ from app.examples.schemas import ListFilter
 from app.models import Example, PreferencePair
 
 Item = type[Example] | type[PreferencePair]
-COUNT_CAP = 10_000  # a search total above this is reported as COUNT_CAP + 1 ("10,000+")
+# A search total above this is reported as COUNT_CAP + 1 ("10,000+"). Larger than the largest
+# page (ListFilter.limit <= 500), so an exact first-page total never reads as capped.
+COUNT_CAP = 10_000
 
 
 def _encode(value: str) -> str:
@@ -68,12 +70,6 @@ def list_items(
     db: Session, model: Item, project_id: int, f: ListFilter
 ) -> tuple[list[Any], int, str | None]:
     conds = _conditions(db, model, project_id, f)
-    if f.q:
-        # A text search scans every row; stop counting once the answer is "a lot".
-        capped = select(model.id).where(*conds).limit(COUNT_CAP + 1).subquery()
-        total = int(db.scalar(select(func.count()).select_from(capped)) or 0)
-    else:
-        total = int(db.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
     query: Select[Any] = select(model).where(*conds)
     if f.sort == "updated":
         query = query.order_by(model.updated_at.desc(), model.id.desc())
@@ -107,4 +103,16 @@ def list_items(
             else str(last_row.id)
         )
         next_cursor = _encode(key)
-    return rows, total, next_cursor
+    return rows, _total(db, model, conds, f, rows, next_cursor), next_cursor
+
+
+def _total(
+    db: Session, model: Item, conds: list[Any], f: ListFilter, rows: list[Any], cursor: str | None
+) -> int:
+    if f.after is None and cursor is None:
+        return len(rows)  # the first page holds every match: no second pass needed
+    if f.q:
+        # A text search scans every row; stop counting once the answer is "a lot".
+        capped = select(model.id).where(*conds).limit(COUNT_CAP + 1).subquery()
+        return int(db.scalar(select(func.count()).select_from(capped)) or 0)
+    return int(db.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
