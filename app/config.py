@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     job_stale_after_s: int = Field(default=120, ge=5)
     job_heartbeat_s: float = Field(default=10.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
+    reaper_interval_s: float = Field(default=30.0, gt=0)
     import_batch_rows: int = Field(default=5000, ge=1)
     worker_concurrency: int = Field(default=2, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)

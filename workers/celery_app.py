@@ -21,7 +21,7 @@ celery_app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     beat_schedule={
-        "reap-stale-jobs": {"task": "trellis.reap_jobs", "schedule": 30.0},
+        "reap-stale-jobs": {"task": "trellis.reap_jobs", "schedule": settings.reaper_interval_s},
     },
 )
 if settings.embedded:

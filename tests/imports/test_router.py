@@ -71,3 +71,26 @@ def test_other_users_cannot_see_a_job(
         client.get(f"/api/jobs/{job['id']}", headers=bearer(client, db, annotator)).status_code
         == 404
     )
+
+
+def test_streamed_upload_without_length_over_the_limit_gets_413(
+    client: TestClient, db: Session, engineer: User, project: Project, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """No Content-Length to check up front: the body is counted as it streams in."""
+    headers = {**bearer(client, db, engineer), "Content-Type": "multipart/form-data; boundary=xyz"}
+
+    def body():  # type: ignore[no-untyped-def]
+        yield (
+            b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n"
+        )
+        chunk = b'{"prompt": "p", "completion": "c"}\n' * 30_000
+        sent = 0
+        while sent <= settings.upload_max_bytes:
+            sent += len(chunk)
+            yield chunk
+        yield b"\r\n--xyz--\r\n"
+
+    response = client.post("/api/projects/demo/imports", headers=headers, content=body())
+    assert response.status_code == 413
+    assert not settings.upload_dir.exists() or not any(settings.upload_dir.iterdir())
