@@ -1,0 +1,1 @@
+"""Export helpers: chat-template rendering and token counting for training files."""
