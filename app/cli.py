@@ -198,6 +198,81 @@ def import_command(
         typer.echo(f"rejected rows written to {summary.rejects_file}")
 
 
+@app.command("export")
+def export_command(
+    project: Annotated[str, typer.Argument(help="project slug")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="messages, trl_preference, openai_preference, axolotl, llamafactory, "
+            "sharegpt, alpaca or text",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="folder to copy the snapshot's files into")],
+    template: Annotated[
+        str | None, typer.Option(help="chat template for --format text (default: the project's)")
+    ] = None,
+    status: Annotated[str, typer.Option(help="approved or all")] = "approved",
+    validation_fraction: Annotated[
+        float, typer.Option(help="share of rows in the validation split")
+    ] = 0.0,
+    seed: Annotated[str, typer.Option(help="split seed")] = "trellis",
+    sequence_len: Annotated[int, typer.Option(help="token budget for the length gate")] = 4096,
+    container: Annotated[str, typer.Option(help="jsonl, parquet or datasets")] = "jsonl",
+) -> None:
+    """Write an export snapshot (kept by Trellis, byte-identical later) and copy it to --out."""
+    import shutil
+
+    from pydantic import ValidationError
+
+    from app.db import session_scope
+    from app.errors import AppError
+    from app.exports import service as exports
+    from app.exports.schemas import ExportCreate
+    from app.projects import repository
+
+    _upgrade()
+    settings = get_settings()
+    try:
+        data = ExportCreate.model_validate(
+            {
+                "format": format,
+                "template": template,
+                "status": status,
+                "seed": seed,
+                "validation_fraction": validation_fraction,
+                "sequence_len": sequence_len,
+                "container": container,
+            }
+        )
+    except ValidationError as exc:
+        raise _fail(
+            "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from exc
+    try:
+        with session_scope() as db:
+            target = repository.by_slug(db, project)
+            if target is None:
+                raise _fail(f"project '{project}' not found")
+            snapshot_id = exports.new_snapshot(db, target, None, data).id
+        with session_scope() as db:
+            snapshot = exports.run(
+                db, snapshot_id, settings.export_dir, tokenizer_path=settings.tokenizer_path
+            )
+            state, gates, directory = snapshot.state, snapshot.gates or [], snapshot.directory
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    for gate in gates:
+        typer.echo(f"  [{gate['status']:>11}] {gate['name']}: {gate['summary']}")
+    if state != "ready" or directory is None:
+        raise _fail(f"export {snapshot_id} is {state}: a quality gate blocks it")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted((settings.export_dir / directory).iterdir()):
+        shutil.copy2(path, out / path.name)
+    typer.echo(f"export {snapshot_id} written to {out}")
+
+
 @app.command("stats")
 def stats(
     project: Annotated[str, typer.Argument(help="project slug")],

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     import_batch_rows: int = Field(default=5000, ge=1)
     worker_concurrency: int = Field(default=2, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
+    tokenizer_path: Path | None = None  # a tokenizers JSON file for exact token counts in exports
 
     @property
     def embedded(self) -> bool:
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.data_dir / "exports"
 
     def effective_secret_key(self) -> str:
         """The configured key, or one generated on first use and kept in the data folder."""

@@ -37,6 +37,8 @@ def create_app(
 
     from app.examples import pages as example_pages
     from app.examples import router as examples
+    from app.exports import pages as export_pages
+    from app.exports import router as exports
     from app.imports import pages as import_pages
     from app.imports import router as imports
     from app.jobs import pages as job_pages
@@ -50,8 +52,8 @@ def create_app(
     from app.web import health
 
     for module in (
-        health, users, projects, examples, pairs, imports, jobs,
-        user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages,
+        health, users, projects, examples, pairs, imports, jobs, exports,
+        user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.db import make_engine
 from app.jobs import dispatch
 from app.jobs.runner import run_job
@@ -117,13 +117,14 @@ def run_jobs(
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "trellis-data",
-        secret_key="test-secret-key-not-for-production",
-        database_url="sqlite://",  # unused: the app gets the test session factory
-        upload_max_bytes=50 * 1024 * 1024,
-    )
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The app's settings, also installed as the process settings that job handlers read."""
+    monkeypatch.setenv("TRELLIS_DATA_DIR", str(tmp_path / "trellis-data"))
+    monkeypatch.setenv("TRELLIS_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("TRELLIS_UPLOAD_MAX_BYTES", str(50 * 1024 * 1024))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

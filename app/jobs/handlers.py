@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.config import get_settings
 from app.db import session_scope
 from app.errors import AppError, Invalid
+from app.exports import service as exports
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.imports.uploads import IMPORT_JOB, discard
@@ -40,3 +42,17 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         raise
     discard(path)
     return summary.model_dump(mode="json")
+
+
+@register(exports.EXPORT_JOB)
+def run_export(ctx: JobContext) -> dict[str, Any]:
+    settings = get_settings()
+    with session_scope(ctx.session_factory) as db:
+        snapshot = exports.run(
+            db,
+            int(ctx.params["snapshot_id"]),
+            settings.export_dir,
+            progress=ctx.progress,
+            tokenizer_path=settings.tokenizer_path,
+        )
+        return {"snapshot_id": snapshot.id, "state": snapshot.state}

@@ -3,6 +3,7 @@
 from app.models.base import Base
 from app.models.enums import ItemKind, ItemStatus, JobState, Role, Source
 from app.models.evalset import EvalItem, EvalSet
+from app.models.export import ExportSnapshot
 from app.models.items import Example, PreferencePair, Revision
 from app.models.job import Job
 from app.models.project import Project, ProjectMember
@@ -14,6 +15,7 @@ __all__ = [
     "EvalItem",
     "EvalSet",
     "Example",
+    "ExportSnapshot",
     "ItemKind",
     "ItemStatus",
     "Job",

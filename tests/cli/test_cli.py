@@ -32,7 +32,7 @@ def test_every_command_has_help(trellis) -> None:  # type: ignore[no-untyped-def
         [], ["serve"], ["worker"], ["db", "upgrade"], ["user", "create"], ["token", "create"],
         ["project", "create"], ["import"], ["stats"],
     )  # fmt: skip
-    for command in commands:
+    for command in [*commands, ["export"]]:
         args = [*command, "--help"]
         result = trellis(*args)
         assert result.returncode == 0, (args, result.stderr)
@@ -117,3 +117,26 @@ def test_cli_import_errors_and_skip_invalid(trellis, tmp_path: Path) -> None:  #
     assert missing.returncode == 2 and "no such file" in missing.stderr
     unknown = trellis("import", "nope", hh)
     assert unknown.returncode == 1 and "project 'nope' not found" in unknown.stderr
+
+
+def test_cli_export(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    trellis(
+        "user",
+        "create",
+        "--email",
+        "a@example.com",
+        "--role",
+        "admin",
+        stdin="a long admin password\n",
+    )
+    trellis("project", "create", "chat")
+    trellis("import", "chat", str(SHARED_DATA / "alpaca_5000.json"), "--status", "approved")
+    out = tmp_path / "out"
+    done = trellis("export", "chat", "--format", "text", "--template", "llama3", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "sft_train.jsonl").read_text().splitlines()]
+    assert len(rows) == 4998
+    assert rows[0]["text"].startswith("<|begin_of_text|>")
+    assert json.loads((out / "manifest.json").read_text())["format"] == "text"
+    bad = trellis("export", "chat", "--format", "nope", "--out", str(out))
+    assert bad.returncode == 1 and "unknown format" in bad.stderr

@@ -1,0 +1,72 @@
+"""Snapshot files on disk: JSONL written once, hashed, and never rewritten (no DB, no web)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+from pathlib import Path
+from typing import IO, Any
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=False).encode
+
+
+class JsonlFiles:
+    """Lazily opened JSONL files in one folder, keyed by file name; counts rows per file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._handles: dict[str, IO[str]] = {}
+        self.rows: dict[str, int] = {}
+
+    def write(self, name: str, row: dict[str, Any]) -> None:
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = (self.folder / name).open("w", encoding="utf-8", newline="\n")
+            self._handles[name] = handle
+            self.rows[name] = 0
+        handle.write(_encode(row))
+        handle.write("\n")
+        self.rows[name] += 1
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_parquet(jsonl: Path) -> Path:
+    import datasets  # heavy: only when asked for
+
+    target = jsonl.with_suffix(".parquet")
+    datasets.Dataset.from_json(str(jsonl), keep_in_memory=False).to_parquet(str(target))
+    return target
+
+
+def write_datasets_tar(jsonl: Path) -> Path:
+    """A `save_to_disk` folder, packed as an uncompressed, reproducible tar for download."""
+    import datasets
+
+    folder = jsonl.with_suffix(".datasets")
+    datasets.Dataset.from_json(str(jsonl), keep_in_memory=False).save_to_disk(str(folder))
+    target = jsonl.with_suffix(".datasets.tar")
+    with tarfile.open(target, "w") as tar:
+        for path in sorted(folder.rglob("*")):
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder.parent)))
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if path.is_file():
+                with path.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
+    shutil.rmtree(folder)
+    return target

@@ -1,0 +1,101 @@
+"""Export pages: the new-export form, the list, and a snapshot with its gate checklist,
+manifest, downloads and a preview of the first rows exactly as written."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from app.auth.policy import ProjectManage, ProjectRead
+from app.exports import service
+from app.exports.chat_templates import BUILTIN
+from app.exports.schemas import ExportCreate
+from app.models import Source
+from app.web.deps import SessionDep
+from app.web.pages import redirect_after_post, settings_of, validate_form
+from app.web.templating import render
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+DEFAULT_FORM = {"format": "messages", "template": "", "status": "approved", "source": "",
+                "validation_fraction": "0.05", "seed": "trellis", "sequence_len": "4096",
+                "base_model": "meta-llama/Llama-3.1-8B-Instruct", "container": "jsonl",
+                "tags": "", "min_rating": ""}  # fmt: skip
+
+
+def _page(
+    request: Request,
+    db: SessionDep,
+    access: ProjectRead,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    project = access.required_project
+    context = {
+        "form": form,
+        "errors": errors,
+        "snapshots": service.list_for(db, project),
+        "formats": service.ALL_FORMATS,
+        "templates": [
+            ("", f"project default ({project.chat_template})"),
+            *((n, n) for n in BUILTIN),
+        ],
+        "sources": [("", "any source"), *((s.value, s.value) for s in Source)],
+        "containers": ["jsonl", "parquet", "datasets"],
+        "statuses": [("approved", "approved only"), ("all", "every status")],
+    }
+    return render(request, "exports/list.html", context, status_code=status_code)
+
+
+@router.get("/projects/{slug}/exports")
+def exports_page(request: Request, slug: str, db: SessionDep, access: ProjectRead) -> Response:
+    return _page(request, db, access, dict(DEFAULT_FORM), {})
+
+
+@router.post("/projects/{slug}/exports")
+def create_export(
+    request: Request,
+    slug: str,
+    db: SessionDep,
+    access: ProjectManage,
+    format: Annotated[str, Form()] = "messages",
+    template: Annotated[str, Form()] = "",
+    status: Annotated[str, Form()] = "approved",
+    source: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
+    min_rating: Annotated[str, Form()] = "",
+    validation_fraction: Annotated[str, Form()] = "0",
+    seed: Annotated[str, Form()] = "trellis",
+    sequence_len: Annotated[str, Form()] = "4096",
+    base_model: Annotated[str, Form()] = "",
+    container: Annotated[str, Form()] = "jsonl",
+    dry_run: Annotated[bool, Form()] = False,
+) -> Response:
+    form = {"format": format, "template": template, "status": status, "source": source,
+            "tags": tags, "min_rating": min_rating, "validation_fraction": validation_fraction,
+            "seed": seed, "sequence_len": sequence_len, "base_model": base_model,
+            "container": container}  # fmt: skip
+    values: dict[str, Any] = {
+        **{k: v for k, v in form.items() if v != ""},
+        "tags": [t.strip() for t in tags.split(",") if t.strip()],
+        "dry_run": dry_run,
+    }
+    data, errors = validate_form(ExportCreate, values)
+    if data is None:
+        return _page(request, db, access, form, errors, status_code=422)
+    snapshot = service.create(db, access.required_project, access.required_user, data)
+    return redirect_after_post(request, f"/projects/{slug}/exports/{snapshot.id}")
+
+
+@router.get("/projects/{slug}/exports/{snapshot_id}")
+def snapshot_page(
+    request: Request, slug: str, snapshot_id: int, db: SessionDep, access: ProjectRead
+) -> Response:
+    snapshot = service.get(db, access.required_project, snapshot_id)
+    context = {
+        "snapshot": snapshot,
+        "preview": service.preview(snapshot, settings_of(request).export_dir),
+    }
+    return render(request, "exports/detail.html", context)

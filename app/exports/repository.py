@@ -1,0 +1,90 @@
+"""All SQL for exports: snapshots, and the streamed item selection they freeze."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.orm import Session
+
+from app.models import Example, ExportSnapshot, ItemStatus, PreferencePair, Source
+
+STREAM_BATCH = 2000
+
+
+def add(db: Session, snapshot: ExportSnapshot) -> None:
+    db.add(snapshot)
+    db.flush()
+
+
+def get(db: Session, snapshot_id: int) -> ExportSnapshot | None:
+    return db.get(ExportSnapshot, snapshot_id)
+
+
+def for_project(db: Session, project_id: int, limit: int = 50) -> list[ExportSnapshot]:
+    return list(
+        db.scalars(
+            select(ExportSnapshot)
+            .where(ExportSnapshot.project_id == project_id)
+            .order_by(ExportSnapshot.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _filtered(
+    db: Session,
+    model: type[Example] | type[PreferencePair],
+    query: Select[Any],
+    project_id: int,
+    *,
+    approved_only: bool,
+    tags: list[str],
+    source: Source | None,
+    min_rating: int | None,
+) -> Select[Any]:
+    query = query.where(model.project_id == project_id)
+    if approved_only:
+        query = query.where(model.status == ItemStatus.approved)
+    if source is not None:
+        query = query.where(model.source == source)
+    if min_rating is not None:
+        query = query.where(model.rating >= min_rating)
+    for i, tag in enumerate(tags):
+        if db.get_bind().dialect.name == "postgresql":
+            query = query.where(model.tags.op("@>")(func.jsonb_build_array(tag)))
+        else:
+            table = model.__tablename__  # a model's own table name, never user input
+            query = query.where(
+                text(
+                    f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE value = :tag_{i})"  # noqa: S608
+                ).bindparams(**{f"tag_{i}": tag})
+            )
+    return query.order_by(model.id)
+
+
+def stream_examples(db: Session, project_id: int, **filters: Any) -> Iterator[dict[str, Any]]:
+    """Exportable examples in id order, streamed (server-side cursor on PostgreSQL)."""
+    columns = (Example.id, Example.version, Example.content_hash, Example.messages,
+               Example.tools, Example.source, Example.rating, Example.tags)  # fmt: skip
+    query = select(*columns).where(Example.needs_response.is_(False))  # never exported as is
+    query = _filtered(db, Example, query, project_id, **filters)
+    keys = ("id", "version", "content_hash", "messages", "tools", "source", "rating", "tags")
+    for row in db.execute(query.execution_options(yield_per=STREAM_BATCH)):
+        item = dict(zip(keys, row, strict=True))
+        item["source"] = item["source"].value
+        yield item
+
+
+def stream_pairs(db: Session, project_id: int, **filters: Any) -> Iterator[dict[str, Any]]:
+    columns = (PreferencePair.id, PreferencePair.version, PreferencePair.content_hash,
+               PreferencePair.prompt, PreferencePair.chosen, PreferencePair.rejected,
+               PreferencePair.source, PreferencePair.rating, PreferencePair.tags)  # fmt: skip
+    query = _filtered(db, PreferencePair, select(*columns), project_id, **filters)
+    keys = ("id", "version", "content_hash", "prompt", "chosen", "rejected", "source", "rating",
+            "tags")  # fmt: skip
+    for row in db.execute(query.execution_options(yield_per=STREAM_BATCH)):
+        item = dict(zip(keys, row, strict=True))
+        item["source"] = item["source"].value
+        yield item
