@@ -6,11 +6,13 @@ task, or a CLI command. Services and repositories never do.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +26,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _json_dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate: json escapes what orjson refuses
+        return json.dumps(value)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # orjson for JSON columns: decoding stored conversations dominated export time.
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

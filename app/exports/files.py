@@ -9,7 +9,15 @@ import tarfile
 from pathlib import Path
 from typing import IO, Any
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=False).encode
+import orjson
+
+
+def _encode(row: dict[str, Any]) -> bytes:
+    # Compact UTF-8 JSON, keys in the row's order; orjson is several times faster than json.
+    try:
+        return orjson.dumps(row) + b"\n"
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate, which orjson refuses
+        return json.dumps(row, separators=(",", ":")).encode() + b"\n"
 
 
 class JsonlFiles:
@@ -17,17 +25,16 @@ class JsonlFiles:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._handles: dict[str, IO[str]] = {}
+        self._handles: dict[str, IO[bytes]] = {}
         self.rows: dict[str, int] = {}
 
     def write(self, name: str, row: dict[str, Any]) -> None:
         handle = self._handles.get(name)
         if handle is None:
-            handle = (self.folder / name).open("w", encoding="utf-8", newline="\n")
+            handle = (self.folder / name).open("wb")
             self._handles[name] = handle
             self.rows[name] = 0
         handle.write(_encode(row))
-        handle.write("\n")
         self.rows[name] += 1
 
     def close(self) -> None:
