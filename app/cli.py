@@ -213,6 +213,10 @@ def export_command(
     template: Annotated[
         str | None, typer.Option(help="chat template for --format text (default: the project's)")
     ] = None,
+    template_file: Annotated[
+        Path | None,
+        typer.Option(help="a tokenizer_config.json or .jinja to render --format text with"),
+    ] = None,
     status: Annotated[str, typer.Option(help="approved or all")] = "approved",
     validation_fraction: Annotated[
         float, typer.Option(help="share of rows in the validation split")
@@ -229,9 +233,18 @@ def export_command(
     from app.db import session_scope
     from app.errors import AppError
     from app.exports import service as exports
+    from app.exports.chat_templates import TemplateError, load_custom
     from app.exports.schemas import ExportCreate
     from app.projects import repository
 
+    custom = None
+    if template_file is not None:
+        try:
+            loaded = load_custom(template_file)
+        except TemplateError as exc:
+            raise _fail(str(exc)) from exc
+        custom = {"name": loaded.name[:64], "source": loaded.source,
+                  "bos_token": loaded.bos_token, "eos_token": loaded.eos_token}  # fmt: skip
     _upgrade()
     settings = get_settings()
     try:
@@ -244,6 +257,7 @@ def export_command(
                 "validation_fraction": validation_fraction,
                 "sequence_len": sequence_len,
                 "container": container,
+                "custom_template": custom,
             }
         )
     except ValidationError as exc:

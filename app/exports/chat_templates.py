@@ -548,6 +548,15 @@ def load_custom(path: Path) -> ChatTemplate:
         raise TemplateError(f"{path}: expected a tokenizer_config.json or a .jinja file")
     if not source.strip():
         raise TemplateError(f"{path}: the chat template is empty")
-    draft = ChatTemplate(path.stem, source, bos, eos, supports_system=True)
-    _compile(draft, where=str(path))
+    return from_source(path.stem, source, bos, eos, where=str(path))
+
+
+def from_source(
+    name: str, source: str, bos_token: str = "", eos_token: str = "", *, where: str | None = None
+) -> ChatTemplate:
+    """A custom template from its Jinja text (e.g. as stored in an export's parameters)."""
+    if not source.strip():
+        raise TemplateError(f"{where or name}: the chat template is empty")
+    draft = ChatTemplate(name, source, bos_token, eos_token, supports_system=True)
+    _compile(draft, where=where)
     return dataclasses.replace(draft, supports_system=_supports_system(draft))

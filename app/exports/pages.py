@@ -3,14 +3,16 @@ manifest, downloads and a preview of the first rows exactly as written."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from app.auth.policy import ProjectManage, ProjectRead
 from app.exports import service
-from app.exports.chat_templates import BUILTIN
+from app.exports.chat_templates import BUILTIN, TemplateError, load_custom
 from app.exports.schemas import ExportCreate
 from app.models import Source
 from app.web.deps import SessionDep
@@ -18,6 +20,7 @@ from app.web.pages import redirect_after_post, settings_of, validate_form
 from app.web.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
 DEFAULT_FORM = {"format": "messages", "template": "", "status": "approved", "source": "",
                 "validation_fraction": "0.05", "seed": "trellis", "sequence_len": "4096",
                 "base_model": "meta-llama/Llama-3.1-8B-Instruct", "container": "jsonl",
@@ -72,6 +75,7 @@ def create_export(
     base_model: Annotated[str, Form()] = "",
     container: Annotated[str, Form()] = "jsonl",
     dry_run: Annotated[bool, Form()] = False,
+    template_file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     form = {"format": format, "template": template, "status": status, "source": source,
             "tags": tags, "min_rating": min_rating, "validation_fraction": validation_fraction,
@@ -82,11 +86,38 @@ def create_export(
         "tags": [t.strip() for t in tags.split(",") if t.strip()],
         "dry_run": dry_run,
     }
+    custom, file_error = _custom_template(template_file)
+    if custom is not None:
+        values["custom_template"] = custom
     data, errors = validate_form(ExportCreate, values)
+    if file_error:
+        errors["template_file"] = file_error
+        data = None
     if data is None:
         return _page(request, db, access, form, errors, status_code=422)
     snapshot = service.create(db, access.required_project, access.required_user, data)
     return redirect_after_post(request, f"/projects/{slug}/exports/{snapshot.id}")
+
+
+def _custom_template(upload: UploadFile | None) -> tuple[dict[str, str] | None, str | None]:
+    """Read an uploaded tokenizer_config.json or .jinja into the export's own parameters."""
+    if upload is None or not upload.filename:
+        return None, None
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in (".json", ".jinja"):
+        return None, "upload a tokenizer_config.json or a .jinja file"
+    data = upload.file.read(MAX_TEMPLATE_BYTES + 1)
+    if len(data) > MAX_TEMPLATE_BYTES:
+        return None, "that file is too large for a chat template"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{Path(upload.filename).stem or 'custom'}{suffix}"
+        path.write_bytes(data)
+        try:
+            template = load_custom(path)
+        except TemplateError as exc:
+            return None, str(exc).replace(str(path), upload.filename)
+    return {"name": template.name[:64], "source": template.source,
+            "bos_token": template.bos_token, "eos_token": template.eos_token}, None  # fmt: skip
 
 
 @router.get("/projects/{slug}/exports/{snapshot_id}")

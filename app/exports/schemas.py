@@ -8,11 +8,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models import Source
 
 
+class CustomTemplate(BaseModel):
+    """A chat template of your own (e.g. a model's tokenizer_config.json chat_template)."""
+
+    name: str = Field(default="custom", min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=200_000, description="the Jinja template")
+    bos_token: str = Field(default="", max_length=100)
+    eos_token: str = Field(default="", max_length=100)
+
+
 class ExportCreate(BaseModel):
     format: str = Field(description="messages, trl_preference, openai_preference, axolotl, "
                         "llamafactory, sharegpt, alpaca or text")  # fmt: skip
     template: str | None = Field(
         default=None, max_length=64, description="chat template for `text` (default: project's)"
+    )
+    custom_template: CustomTemplate | None = Field(
+        default=None, description="for `text`: render with this template instead of a built-in"
     )
     status: Literal["approved", "all"] = "approved"
     tags: list[str] = Field(default_factory=list, description="items carrying all these tags")

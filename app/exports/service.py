@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 from app import __version__
 from app.errors import Conflict, Invalid, NotFound
 from app.exports import repository
-from app.exports.chat_templates import ChatTemplate, TemplateError, get_template, render
+from app.exports.chat_templates import (
+    ChatTemplate,
+    TemplateError,
+    from_source,
+    get_template,
+    render,
+)
 from app.exports.files import JsonlFiles, sha256_file, write_datasets_tar, write_parquet
 from app.exports.gates import GateChecker, GateStatus
 from app.exports.rows import FORMATS, ExportRowError
@@ -46,12 +52,12 @@ def new_snapshot(
         raise Invalid(f"unknown format '{data.format}'; use one of: {', '.join(ALL_FORMATS)}")
     params = data.model_dump(mode="json")
     if data.format == TEXT_FORMAT:
-        name = data.template or project.chat_template
         try:
-            get_template(name)
+            params["template"] = _template_for(params, project.chat_template).name
         except TemplateError as exc:
             raise Invalid(str(exc)) from exc
-        params["template"] = name
+    elif data.custom_template is not None:
+        raise Invalid("a custom chat template only applies to the text format")
     snapshot = ExportSnapshot(
         project_id=project.id, format=data.format, params=params, created_by_id=user_id
     )
@@ -115,6 +121,16 @@ def preview(
 def _text_of(line: str) -> str | None:
     value = json.loads(line).get("text")
     return value if isinstance(value, str) else None
+
+
+def _template_for(params: dict[str, Any], project_default: str) -> ChatTemplate:
+    """The template a text export renders with: its own custom one, or a built-in by name."""
+    custom = params.get("custom_template")
+    if custom:
+        return from_source(
+            f"custom:{custom['name']}", custom["source"], custom["bos_token"], custom["eos_token"]
+        )
+    return get_template(params.get("template") or project_default)
 
 
 class _TextRows:
@@ -221,7 +237,7 @@ class _Writer:
     def _streams(self) -> Iterator[tuple[str, Iterator[dict[str, Any]], Callable[..., Any]]]:
         name = self.snapshot.format
         if name == TEXT_FORMAT:
-            self.text_rows = _TextRows(get_template(self.params["template"]))
+            self.text_rows = _TextRows(_template_for(self.params, self.project.chat_template))
             yield (
                 "sft",
                 repository.stream_examples(self.db, self.project.id, **self._filters()),

@@ -140,3 +140,35 @@ def test_cli_export(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped
     assert json.loads((out / "manifest.json").read_text())["format"] == "text"
     bad = trellis("export", "chat", "--format", "nope", "--out", str(out))
     assert bad.returncode == 1 and "unknown format" in bad.stderr
+
+
+def test_cli_export_with_a_template_file(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    trellis(
+        "user",
+        "create",
+        "--email",
+        "a@example.com",
+        "--role",
+        "admin",
+        stdin="a long admin password\n",
+    )
+    trellis("project", "create", "chat")
+    trellis("import", "chat", str(SHARED_DATA / "alpaca_5000.json"), "--status", "approved")
+    config = tmp_path / "tokenizer_config.json"
+    config.write_text(json.dumps({
+        "chat_template": "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}",
+        "bos_token": {"content": "<s>"}, "eos_token": "</s>",
+    }))  # fmt: skip
+    out = tmp_path / "out"
+    done = trellis(
+        "export", "chat", "--format", "text", "--template-file", str(config), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    first = json.loads((out / "sft_train.jsonl").read_text().splitlines()[0])
+    assert first["text"].startswith("<user>")
+    broken = tmp_path / "broken.jinja"
+    broken.write_text("{% for m in messages %}")
+    bad = trellis(
+        "export", "chat", "--format", "text", "--template-file", str(broken), "--out", str(out)
+    )
+    assert bad.returncode == 1 and "broken.jinja" in bad.stderr

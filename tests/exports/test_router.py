@@ -127,3 +127,22 @@ def test_export_pages(
     assert "<script>alert(1)</script>" not in detail.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail.text
     assert "Quality gates" in detail.text and "sft_train.jsonl" in detail.text
+
+
+def test_export_page_takes_a_template_file(
+    client: TestClient, db: Session, engineer: User, project: Project, run_jobs
+) -> None:  # type: ignore[no-untyped-def]
+    _seed(db, project)
+    csrf = login(client, engineer.email)
+    form = {"csrf_token": csrf, "format": "text", "status": "approved", "validation_fraction": "0"}
+    template = b"{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    files = {"template_file": ("chat_template.jinja", template)}
+    posted = client.post("/projects/demo/exports", data=form, files=files, follow_redirects=False)
+    assert posted.status_code == 303, posted.text
+    run_jobs()
+    assert "custom:chat_template" in client.get(posted.headers["location"]).text
+    broken = client.post(
+        "/projects/demo/exports", data=form, files={"template_file": ("mine.jinja", b"{% if %}")}
+    )
+    assert broken.status_code == 422
+    assert "mine.jinja" in broken.text
