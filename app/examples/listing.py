@@ -54,16 +54,18 @@ def _conditions(db: Session, model: Item, project_id: int, f: ListFilter) -> lis
         needle = f.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conds.append(func.lower(_text_of(model)).like(f"%{needle}%", escape="\\"))
     if f.tag:
-        if db.get_bind().dialect.name == "postgresql":
-            conds.append(model.tags.op("@>")(func.jsonb_build_array(f.tag)))
-        else:
-            table = model.__tablename__  # a model's own table name, never user input
-            conds.append(
-                text(
-                    f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE value = :tag)"  # noqa: S608
-                ).bindparams(tag=f.tag)
-            )
+        conds.append(has_tag(db, model, f.tag))
     return conds
+
+
+def has_tag(db: Session, model: Item, tag: str, param: str = "tag") -> ColumnElement[bool]:
+    """The item's JSON tag list holds `tag` (a JSONB containment test on PostgreSQL)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return model.tags.op("@>")(func.jsonb_build_array(tag))
+    table = model.__tablename__  # a model's own table name, never user input
+    return text(  # type: ignore[return-value]
+        f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE value = :{param})"  # noqa: S608
+    ).bindparams(**{param: tag})
 
 
 def list_items(

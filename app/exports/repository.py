@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from app.examples.listing import has_tag
 from app.models import Example, ExportSnapshot, ItemStatus, PreferencePair, Source
 
 STREAM_BATCH = 2000
@@ -52,15 +53,7 @@ def _filtered(
     if min_rating is not None:
         query = query.where(model.rating >= min_rating)
     for i, tag in enumerate(tags):
-        if db.get_bind().dialect.name == "postgresql":
-            query = query.where(model.tags.op("@>")(func.jsonb_build_array(tag)))
-        else:
-            table = model.__tablename__  # a model's own table name, never user input
-            query = query.where(
-                text(
-                    f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE value = :tag_{i})"  # noqa: S608
-                ).bindparams(**{f"tag_{i}": tag})
-            )
+        query = query.where(has_tag(db, model, tag, f"tag_{i}"))
     return query.order_by(model.id)
 
 
