@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from app.errors import Invalid
@@ -36,8 +37,12 @@ BATCH_ROWS = 5000
 Progress = Callable[[float, str], None]
 
 
-# One encoder for the whole import: json.dumps with options builds a new one per call.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+def _dumps(value: Any) -> str:
+    """Compact JSON; orjson first (several times faster on the import hot path)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except (orjson.JSONEncodeError, TypeError):  # e.g. a lone surrogate: json escapes it
+        return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def stage_row(number: int, record: ExampleRecord | PairRecord) -> StageRow:
