@@ -60,13 +60,6 @@ class MergeCounts:
     examples_need_response: int
     pairs: int
 
-    def __add__(self, other: MergeCounts) -> MergeCounts:
-        return MergeCounts(
-            self.examples + other.examples,
-            self.examples_need_response + other.examples_need_response,
-            self.pairs + other.pairs,
-        )
-
 
 def _copy_field(value: str | int | bool | None) -> str:
     if value is None:
@@ -92,7 +85,6 @@ class Stage:
     def __init__(self, db: Session) -> None:
         self.db = db
         self.dialect = db.get_bind().dialect.name
-        self._range = (0, 0)
         self.table = Table(
             f"import_stage_{uuid.uuid4().hex[:12]}",
             MetaData(),
@@ -113,21 +105,16 @@ class Stage:
                 Index(f"{self.table.name}_hash", self.table.c.content_hash, self.table.c.rownum)
             )
         )
-        self.rows = 0
-        self.staged_upto = 0  # highest rownum staged
-        self.merged_upto = 0  # highest rownum merged into the project
 
     def add(self, rows: list[StageRow]) -> None:
         if not rows:
             return
-        self.staged_upto = max(self.staged_upto, rows[-1][0])
         if self.dialect == "postgresql":
             self._copy(rows)
         else:
             self.db.execute(
                 insert(self.table), [dict(zip(STAGE_COLUMNS, r, strict=True)) for r in rows]
             )
-        self.rows += len(rows)
 
     def _copy(self, rows: list[StageRow]) -> None:
         # One COPY ... FROM STDIN per batch, written as COPY text lines we format ourselves:
@@ -149,13 +136,8 @@ class Stage:
         job_id: int | None,
         now: datetime,
     ) -> MergeCounts:
-        """Merge the rows staged since the last merge: each content hash once (its first
-        occurrence in the file), skipping hashes the project already holds (including rows an
-        earlier merge of this import inserted). Returns how many rows were really inserted."""
-        low, high = self.merged_upto, self.staged_upto
-        if high <= low:
-            return MergeCounts(0, 0, 0)
-        self._range = (low, high)
+        """Insert each staged content hash once (its first occurrence in the file), skipping
+        hashes the project already holds. Returns how many rows were really inserted."""
         common: dict[str, ColumnElement[Any]] = {
             "project_id": literal(project_id),
             "source": literal(source.value),
@@ -182,7 +164,6 @@ class Stage:
             },
             kind="pair",
         )
-        self.merged_upto = high
         return MergeCounts(examples=ready + drafts, examples_need_response=drafts, pairs=pairs)
 
     def drop(self) -> None:
@@ -214,22 +195,13 @@ class Stage:
     ) -> int:
         stage = self.table
         first = stage.alias("first")
-        low, high = self._range
-        # No earlier row of the file with the same hash (an index probe per row); repeats across
-        # merges are caught by ON CONFLICT, as the earlier row is in the project by then.
+        # No earlier row of the file with the same hash (an index probe per row).
         is_first = ~(
             select(first.c.rownum)
-            .where(
-                first.c.content_hash == stage.c.content_hash,
-                first.c.rownum < stage.c.rownum,
-                first.c.rownum > low,
-            )
+            .where(first.c.content_hash == stage.c.content_hash, first.c.rownum < stage.c.rownum)
             .exists()
         )
-        in_range = and_(stage.c.rownum > low, stage.c.rownum <= high)
-        where = and_(
-            in_range, stage.c.kind == kind, is_first, *([extra] if extra is not None else [])
-        )
+        where = and_(stage.c.kind == kind, is_first, *([extra] if extra is not None else []))
         query = select(*[v.label(k) for k, v in values.items()]).where(where)
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = (
