@@ -108,6 +108,11 @@ def list_items(
     return rows, _total(db, model, conds, f, rows, next_cursor), next_cursor
 
 
+def total_is_capped(f: ListFilter, total: int) -> bool:
+    """Whether `total` (from `list_items`) stands for "more than COUNT_CAP" matches."""
+    return bool(f.q) and total > COUNT_CAP
+
+
 def _total(
     db: Session, model: Item, conds: list[Any], f: ListFilter, rows: list[Any], cursor: str | None
 ) -> int:

@@ -33,7 +33,7 @@ def examples(request: Request, slug: str, db: SessionDep, access: ProjectRead) -
     context = {
         "rows": [(example, preview(example.messages)) for example in rows],
         "total": total,
-        "total_capped": bool(page_filter.q) and total > listing.COUNT_CAP,
+        "total_capped": listing.total_is_capped(page_filter, total),
         **list_context(request, kept, next_cursor),
     }
     return render(request, list_template(request, "examples"), context, headers=VARY_HTMX)

@@ -20,7 +20,7 @@ def list_examples(
     return Page(
         items=[ExampleOut.model_validate(r) for r in rows],
         total=total,
-        total_is_lower_bound=bool(f.q) and total > listing.COUNT_CAP,
+        total_is_lower_bound=listing.total_is_capped(f, total),
         next_cursor=cursor,
     )
 

@@ -30,7 +30,7 @@ def pairs(request: Request, slug: str, db: SessionDep, access: ProjectRead) -> R
     context = {
         "rows": [(pair, preview(pair.prompt)) for pair in rows],
         "total": total,
-        "total_capped": bool(page_filter.q) and total > listing.COUNT_CAP,
+        "total_capped": listing.total_is_capped(page_filter, total),
         **list_context(request, kept, next_cursor),
     }
     return render(request, list_template(request, "pairs"), context, headers=VARY_HTMX)

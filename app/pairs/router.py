@@ -22,7 +22,7 @@ def list_pairs(
     return Page(
         items=[PairOut.model_validate(r) for r in rows],
         total=total,
-        total_is_lower_bound=bool(f.q) and total > listing.COUNT_CAP,
+        total_is_lower_bound=listing.total_is_capped(f, total),
         next_cursor=cursor,
     )
 
