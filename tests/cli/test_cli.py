@@ -119,18 +119,17 @@ def test_cli_import_errors_and_skip_invalid(trellis, tmp_path: Path) -> None:  #
     assert unknown.returncode == 1 and "project 'nope' not found" in unknown.stderr
 
 
+def _approved_alpaca_project(trellis) -> None:  # type: ignore[no-untyped-def]
+    """An admin and a project `chat` holding the 5,000 Alpaca rows, approved."""
+    admin = ("user", "create", "--email", "a@example.com", "--role", "admin")
+    assert trellis(*admin, stdin="a long admin password\n").returncode == 0
+    assert trellis("project", "create", "chat").returncode == 0
+    alpaca = str(SHARED_DATA / "alpaca_5000.json")
+    assert trellis("import", "chat", alpaca, "--status", "approved").returncode == 0
+
+
 def test_cli_export(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    trellis(
-        "user",
-        "create",
-        "--email",
-        "a@example.com",
-        "--role",
-        "admin",
-        stdin="a long admin password\n",
-    )
-    trellis("project", "create", "chat")
-    trellis("import", "chat", str(SHARED_DATA / "alpaca_5000.json"), "--status", "approved")
+    _approved_alpaca_project(trellis)
     out = tmp_path / "out"
     done = trellis("export", "chat", "--format", "text", "--template", "llama3", "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -143,17 +142,7 @@ def test_cli_export(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped
 
 
 def test_cli_export_with_a_template_file(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    trellis(
-        "user",
-        "create",
-        "--email",
-        "a@example.com",
-        "--role",
-        "admin",
-        stdin="a long admin password\n",
-    )
-    trellis("project", "create", "chat")
-    trellis("import", "chat", str(SHARED_DATA / "alpaca_5000.json"), "--status", "approved")
+    _approved_alpaca_project(trellis)
     config = tmp_path / "tokenizer_config.json"
     config.write_text(json.dumps({
         "chat_template": "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}",
