@@ -35,6 +35,8 @@ def create_app(
         settings.effective_secret_key(), settings.session_max_age_s
     )
 
+    from app.evalsets import pages as evalset_pages
+    from app.evalsets import router as evalsets
     from app.examples import pages as example_pages
     from app.examples import router as examples
     from app.exports import pages as export_pages
@@ -54,6 +56,7 @@ def create_app(
     for module in (
         health, users, projects, examples, pairs, imports, jobs, exports,
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
+        evalsets, evalset_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 
