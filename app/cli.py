@@ -26,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(project_app, name="project")
+check_app = typer.Typer(help="Checks on files, with no server or database.", no_args_is_help=True)
+app.add_typer(check_app, name="check")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -376,6 +378,43 @@ def serve(
                 worker_proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker_proc.kill()
+
+
+@check_app.command("contamination")
+def check_contamination(
+    train: Annotated[Path, typer.Option("--train", help="training data, any import format")],
+    eval_files: Annotated[
+        list[Path], typer.Option("--eval", help="an eval set (JSONL, CSV, ...); repeatable")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="report: one JSON object per flag")],
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="eval text field (repeatable); default: every string field"),
+    ] = None,
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings/--no-embeddings", help="look for paraphrases too")
+    ] = True,
+    model: Annotated[
+        str | None, typer.Option(help="sentence-transformers model directory (default MiniLM)")
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="check the readable rows of a bad TRAIN file")
+    ] = False,
+) -> None:
+    """Find eval items copied, edited, embedded or paraphrased in a training file."""
+    import json
+
+    from app.contamination.files import CheckInputError, check_files
+    from app.embeddings.encoder import get_encoder
+
+    encoder = get_encoder(model, get_settings().embedding_precision) if embeddings else None
+    try:
+        summary = check_files(
+            train, eval_files, out, encoder, fields=field, skip_bad_rows=skip_bad_rows
+        )
+    except CheckInputError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
     tokenizer_path: Path | None = None  # a tokenizers JSON file for exact token counts in exports
+    embedding_model: str | None = None  # a local sentence-transformers dir; default MiniLM
+    embedding_precision: Literal["auto", "bf16", "fp32"] = "auto"
+    lsh_redis_url: str | None = None  # share the contamination LSH index through Redis
 
     @property
     def embedded(self) -> bool:

@@ -1,0 +1,1 @@
+"""Sentence embeddings shared by the contamination and diversity checks."""
