@@ -116,12 +116,12 @@ def ngrams(batch: WordBatch, n: int, *, short_whole: bool = False) -> Grams:
         if len(short):
             extra_h = np.empty(len(short), dtype=np.uint64)
             starts = batch.starts
+            mult, mask = int(_MULT), (1 << 64) - 1
             for k, rec in enumerate(short):
-                part = tokens[starts[rec] : starts[rec] + lengths[rec]]
-                acc1 = np.uint64(0)
-                for value in part:
-                    acc1 = acc1 * _MULT + value
-                extra_h[k] = acc1 ^ salt
+                acc1 = 0
+                for value in tokens[starts[rec] : starts[rec] + lengths[rec]].tolist():
+                    acc1 = (acc1 * mult + value) & mask
+                extra_h[k] = acc1 ^ int(salt)
             hashes = np.concatenate([hashes, mix64(extra_h)])
             owner = np.concatenate([owner, short])
             order = np.argsort(owner, kind="stable")

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.contamination import service as contamination
 from app.errors import Conflict, Invalid, NotFound
 from app.examples.listing import list_items
 from app.examples.schemas import ExampleUpdate, ListFilter
@@ -93,6 +94,8 @@ def update(
             after=after,
         )
     )
+    if after["messages"] != before["messages"]:
+        contamination.recheck_after_edit(db, project, user, ItemKind.example, example.id)
     return example
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app import __version__
+from app.contamination.service import export_view
 from app.errors import Conflict, Invalid, NotFound
 from app.exports import repository
 from app.exports.chat_templates import (
@@ -28,14 +29,14 @@ from app.exports.chat_templates import (
     render,
 )
 from app.exports.files import JsonlFiles, sha256_file, write_datasets_tar, write_parquet
-from app.exports.gates import GateChecker, GateStatus
+from app.exports.gates import MAX_ITEMS, GateChecker, GateResult, GateStatus
 from app.exports.rows import FORMATS, ExportRowError
 from app.exports.schemas import ExportCreate
 from app.exports.split import split_of
 from app.exports.tokens import TokenCounter, counter_for
 from app.exports.tool_configs import axolotl_yaml, llamafactory_dataset_info
 from app.jobs import service as jobs
-from app.models import ExportSnapshot, Project, User
+from app.models import ExportSnapshot, ItemKind, Project, User
 from app.models.base import utcnow
 
 EXPORT_JOB = "export"
@@ -224,6 +225,11 @@ class _Writer:
         self.by_split_source: Counter[tuple[str, str, str]] = Counter()
         self.skipped: list[dict[str, Any]] = []
         self.text_rows: _TextRows | None = None
+        self.contamination = export_view(db, project.id)
+        self.exclude_flagged = bool(self.params.get("exclude_flagged", True))
+        self.left_out_flagged = 0
+        self._flagged_in = _Ids()
+        self._unchecked_in = _Ids()
 
     def _filters(self) -> dict[str, Any]:
         p = self.params
@@ -263,8 +269,18 @@ class _Writer:
         fraction = float(self.params["validation_fraction"])
         seed = str(self.params["seed"])
         done = 0
+        view = self.contamination
         for kind, stream, build in self._streams():
+            item_kind = ItemKind.example if kind == "sft" else ItemKind.pair
+            flagged, unchecked = view.flagged[item_kind], view.unchecked[item_kind]
             for item in stream:
+                if item["id"] in flagged:
+                    if self.exclude_flagged:
+                        self.left_out_flagged += 1
+                        continue
+                    self._flagged_in.add(item["id"])
+                if item["id"] in unchecked:
+                    self._unchecked_in.add(item["id"])
                 try:
                     row = build(item)
                 except ExportRowError as exc:
@@ -288,6 +304,38 @@ class _Writer:
                 done += 1
                 if done % 5000 == 0:
                     report(0.05, f"wrote {done:,} rows")
+        self.checker.contamination = self._contamination_gate()
+
+    def _contamination_gate(self) -> GateResult:
+        name = "contamination"
+        if not self.contamination.has_sets:
+            return GateResult(name, GateStatus.not_checked, "no frozen eval sets to check against")
+        if self._flagged_in.count:
+            n = self._flagged_in.count
+            return GateResult(name, GateStatus.block,
+                              f"{n:,} rows with open contamination flags",
+                              self._flagged_in.first)  # fmt: skip
+        left_out = f"; {self.left_out_flagged:,} flagged rows left out"
+        if self._unchecked_in.count:
+            n = self._unchecked_in.count
+            return GateResult(name, GateStatus.warn,
+                              f"{n:,} rows not checked since their last edit{left_out}",
+                              self._unchecked_in.first)  # fmt: skip
+        summary = f"every row checked after its last edit, no open flags{left_out}"
+        return GateResult(name, GateStatus.passed, summary)
+
+
+class _Ids:
+    """A count of offending ids and the first MAX_ITEMS of them (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[int] = []
+
+    def add(self, item_id: int) -> None:
+        self.count += 1
+        if len(self.first) < MAX_ITEMS:
+            self.first.append(item_id)
 
 
 def _plain_text(messages: list[dict[str, Any]]) -> str:
@@ -345,6 +393,10 @@ def _manifest(
         )
     if writer.skipped:
         notes.append(f"{len(writer.skipped):,} items could not be written in this format")
+    if writer.left_out_flagged:
+        notes.append(
+            f"{writer.left_out_flagged:,} items with open contamination flags were left out"
+        )
     names = sorted({*writer.files.rows, *extra})
     return {
         "trellis_version": __version__,

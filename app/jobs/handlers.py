@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import get_settings
+from app.contamination import service as contamination
 from app.db import session_scope
 from app.errors import AppError, Invalid
 from app.exports import service as exports
@@ -13,6 +14,7 @@ from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.imports.uploads import IMPORT_JOB, discard
 from app.jobs.runner import JobContext, register
+from app.models import EvalSet, ItemKind
 
 
 @register(IMPORT_JOB)
@@ -56,3 +58,36 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
             tokenizer_path=settings.tokenizer_path,
         )
         return {"snapshot_id": snapshot.id, "state": snapshot.state}
+
+
+@register(contamination.INDEX_JOB)
+def run_eval_index(ctx: JobContext) -> dict[str, Any]:
+    """Precompute a frozen eval set's signatures, n-gram index and embeddings."""
+    with session_scope(ctx.session_factory) as db:
+        eval_set = db.get(EvalSet, int(ctx.params["eval_set_id"]))
+        if eval_set is None:
+            raise Invalid(f"eval set {ctx.params['eval_set_id']} is gone")
+        ctx.progress(0.1, "computing signatures and embeddings", force=True)
+        index = contamination.build_index(db, eval_set, contamination.get_text_encoder())
+        return {"eval_set_id": eval_set.id, "items": len(index.items),
+                "segments": len(index.segments)}  # fmt: skip
+
+
+@register(contamination.CHECK_JOB)
+def run_contamination_check(ctx: JobContext) -> dict[str, Any]:
+    """Plan a check: queue one chunk job per slice of the items that need checking."""
+    with session_scope(ctx.session_factory) as db:
+        return contamination.plan_run(db, int(ctx.params["run_id"]), ctx.params)
+
+
+@register(contamination.CHUNK_JOB)
+def run_contamination_chunk(ctx: JobContext) -> dict[str, Any]:
+    with session_scope(ctx.session_factory) as db:
+        return contamination.check_chunk(
+            db,
+            int(ctx.params["run_id"]),
+            ItemKind(ctx.params["kind"]),
+            [int(i) for i in ctx.params["ids"]],
+            contamination.get_text_encoder(),
+            progress=ctx.progress,
+        )

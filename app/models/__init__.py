@@ -1,6 +1,14 @@
 """ORM models; importing this package registers every table on Base.metadata."""
 
 from app.models.base import Base
+from app.models.contamination import (
+    ContaminationChecked,
+    ContaminationFlag,
+    ContaminationRun,
+    EmbeddingCache,
+    EvalIndexBlob,
+    FlagStatus,
+)
 from app.models.enums import ItemKind, ItemStatus, JobState, Role, Source
 from app.models.evalset import EvalItem, EvalSet
 from app.models.export import ExportSnapshot
@@ -12,10 +20,16 @@ from app.models.user import ApiToken, User
 __all__ = [
     "ApiToken",
     "Base",
+    "ContaminationChecked",
+    "ContaminationFlag",
+    "ContaminationRun",
+    "EmbeddingCache",
+    "EvalIndexBlob",
     "EvalItem",
     "EvalSet",
     "Example",
     "ExportSnapshot",
+    "FlagStatus",
     "ItemKind",
     "ItemStatus",
     "Job",
