@@ -19,15 +19,15 @@ from tests.conftest import SHARED_DATA
 
 
 def test_words_fold_case_punctuation_whitespace_and_width() -> None:
-    assert words("Hello,   WORLD!\n\tＨｅｌｌｏ") == ["hello", "world", "hello"]
+    assert words("Hello,   WORLD!\n\t\uff28\uff45\uff4c\uff4c\uff4f") == ["hello", "world", "hello"]
     assert words("ﬁne-tuning") == ["fine", "tuning"]
 
 
 def test_words_with_spans_point_into_the_original_text() -> None:
-    text = "Ｍass-society theory, suggests"
+    text = "\uff2dass-society theory, suggests"
     found, spans = words_with_spans(text)
     assert found == ["mass", "society", "theory", "suggests"]
-    assert [text[a:b] for a, b in spans] == ["Ｍass", "society", "theory", "suggests"]
+    assert [text[a:b] for a, b in spans] == ["\uff2dass", "society", "theory", "suggests"]
 
 
 def test_word_hashes_are_stable_across_hashers() -> None:
@@ -69,7 +69,9 @@ def test_empty_records_get_the_empty_signature() -> None:
 
 def test_containment_finds_an_eval_text_inside_a_longer_one() -> None:
     hasher = WordHasher()
-    question = words("Which sociologist argued that the use of cannabis was learned through groups?")
+    question = words(
+        "Which sociologist argued that the use of cannabis was learned through groups?"
+    )
     index = ContainmentIndex(WordBatch.from_words(hasher, [question]))
     train = [
         words("Summarise this: which sociologist argued that the use of cannabis was learned "
@@ -84,7 +86,9 @@ def test_containment_finds_an_eval_text_inside_a_longer_one() -> None:
 
 def test_alignment_survives_dropped_and_inserted_words() -> None:
     eval_words = words("the quick brown fox jumps over the lazy dog near the river bank today")
-    train_words = words("please the quick brown fox basically jumps over lazy dog near the river bank")
+    train_words = words(
+        "please the quick brown fox basically jumps over lazy dog near the river bank"
+    )
     result = align(eval_words, train_words)
     assert result.coverage > 0.7
     assert all(b.size >= 2 for b in result.blocks)
