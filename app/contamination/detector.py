@@ -174,17 +174,9 @@ class EvalIndex:
         batch = WordBatch.from_words(self._hasher, [s.words for s in segments])
         shingles = ngrams(batch, SHINGLE, short_whole=True)
         self._shingle_sets = _sets_by_record(shingles, len(segments))
-        signatures = self._minhasher.signatures(shingles, len(segments))
-        self.lsh = MinHashLSH(
-            threshold=LSH_THRESHOLD,
-            num_perm=NUM_PERM,
-            weights=LSH_WEIGHTS,
-            storage_config=lsh_storage,
-        )
-        with self.lsh.insertion_session() as session:
-            for s, signature in enumerate(signatures):
-                if self._shingle_sets[s]:
-                    session.insert(s, Sketch(signature), check_duplication=False)
+        self._signatures = self._minhasher.signatures(shingles, len(segments))
+        self._lsh_storage = lsh_storage
+        self.lsh = self._open_lsh()
         self.containment = ContainmentIndex(batch)
         doc_freq: Counter[str] = Counter()
         for i in range(len(self.items)):
@@ -204,6 +196,7 @@ class EvalIndex:
         self.anchor_weights = AnchorWeights(
             [stems(words("\n".join(item.fields.values()))) for item in self.items]
         )
+        self.embedded_texts = emb_texts
         self._emb_items = np.array(emb_items, dtype=np.int64)
         self._emb_first = np.flatnonzero(np.diff(self._emb_items, prepend=-1))
         self._emb_item_ids = self._emb_items[self._emb_first]
@@ -242,14 +235,38 @@ class EvalIndex:
     def word_weight(self, word: str) -> float:
         return self._word_idf.get(word, self._word_idf_default)
 
+    def _open_lsh(self) -> MinHashLSH:
+        """The datasketch LSH index over the segments' signatures: in this process's memory by
+        default, or in Redis (``lsh_storage``) so workers on different hosts share one index.
+        A Redis index under the same name (the eval set's content hash) is reused as is."""
+        lsh = MinHashLSH(
+            threshold=LSH_THRESHOLD,
+            num_perm=NUM_PERM,
+            weights=LSH_WEIGHTS,
+            storage_config=self._lsh_storage,
+        )
+        if self._lsh_storage is not None and lsh.keys.size() == len(self._inserted_keys()):
+            return lsh
+        with lsh.insertion_session() as session:
+            for s in self._inserted_keys():
+                session.insert(s, Sketch(self._signatures[s]), check_duplication=False)
+        return lsh
+
+    def _inserted_keys(self) -> list[int]:
+        return [s for s, shingle_set in enumerate(self._shingle_sets) if shingle_set]
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]
+        if self._lsh_storage is not None:
+            del state["lsh"]  # a connection; reopened (and refilled if Redis lost it) on load
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        if "lsh" not in state:
+            self.lsh = self._open_lsh()
 
     # -- checking ---------------------------------------------------------------------------
 

@@ -152,3 +152,48 @@ def test_index_survives_pickling(lexical_index: tuple[EvalIndex, list[dict[str, 
     assert [(f.item, f.method) for f in again.check(row)] == [
         (f.item, f.method) for f in index.check(row)
     ]
+
+
+def _redis_url() -> str | None:
+    import os
+
+    import redis
+
+    url = os.environ.get("TRELLIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return None
+    return url
+
+
+def test_lsh_index_can_live_in_redis_and_is_shared(
+    lexical_index: tuple[EvalIndex, list[dict[str, str]]],
+) -> None:
+    url = _redis_url()
+    if url is None:
+        pytest.skip("no Redis at TRELLIS_TEST_REDIS_URL / 127.0.0.1:6379")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    kwargs = client.connection_pool.connection_kwargs
+    basename = f"trellis:lsh:test-{random.getrandbits(32)}".encode()
+    storage = {"type": "redis", "basename": basename,
+               "redis": {k: kwargs[k] for k in ("host", "port", "db") if k in kwargs}}  # fmt: skip
+    _, problems = lexical_index
+    items = [EvalText(0, i, {"prompt": p["prompt"]}) for i, p in enumerate(problems[:30])]
+    try:
+        built = EvalIndex(items, None, lsh_storage=storage)
+        assert client.keys(basename + b"*")  # the buckets are in Redis
+        # Another worker unpickles the index: it reopens the same Redis index, no rebuild.
+        other = pickle.loads(pickle.dumps(built))
+        row = [TrainText(problems[7]["prompt"], problems[7]["prompt"])]
+        assert [(f.item, f.method) for f in other.check(row)] == [(7, "minhash")]
+        # Redis lost the index (restart without persistence): it is refilled on load.
+        client.delete(*client.keys(basename + b"*"))
+        again = pickle.loads(pickle.dumps(built))
+        assert [(f.item, f.method) for f in again.check(row)] == [(7, "minhash")]
+    finally:
+        keys = client.keys(basename + b"*")
+        if keys:
+            client.delete(*keys)
