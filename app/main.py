@@ -35,6 +35,8 @@ def create_app(
         settings.effective_secret_key(), settings.session_max_age_s
     )
 
+    from app.contamination import pages as contamination_pages
+    from app.contamination import router as contamination
     from app.evalsets import pages as evalset_pages
     from app.evalsets import router as evalsets
     from app.examples import pages as example_pages
@@ -49,6 +51,7 @@ def create_app(
     from app.pairs import router as pairs
     from app.projects import pages as project_pages
     from app.projects import router as projects
+    from app.selections import router as selections
     from app.users import pages as user_pages
     from app.users import router as users
     from app.web import health
@@ -56,7 +59,7 @@ def create_app(
     for module in (
         health, users, projects, examples, pairs, imports, jobs, exports,
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
-        evalsets, evalset_pages,
+        evalsets, evalset_pages, contamination, contamination_pages, selections,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -15,6 +15,7 @@ from app.exports import service
 from app.exports.chat_templates import BUILTIN, TemplateError, load_custom
 from app.exports.schemas import ExportCreate
 from app.models import Source
+from app.selections import service as selections
 from app.web.deps import SessionDep
 from app.web.pages import redirect_after_post, settings_of, validate_form
 from app.web.templating import render
@@ -24,7 +25,8 @@ MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
 DEFAULT_FORM = {"format": "messages", "template": "", "status": "approved", "source": "",
                 "validation_fraction": "0.05", "seed": "trellis", "sequence_len": "4096",
                 "base_model": "meta-llama/Llama-3.1-8B-Instruct", "container": "jsonl",
-                "tags": "", "min_rating": ""}  # fmt: skip
+                "tags": "", "min_rating": "", "selection_id": "",
+                "exclude_flagged": "1"}  # fmt: skip
 
 
 def _page(
@@ -48,7 +50,12 @@ def _page(
         "sources": [("", "any source"), *((s.value, s.value) for s in Source)],
         "containers": ["jsonl", "parquet", "datasets"],
         "statuses": [("approved", "approved only"), ("all", "every status")],
-    }
+        "selections": [("", "every matching item"),
+                       *((str(s.id), f"{s.name} ({s.item_count:,} items)")
+                         for s in selections.list_for(db, project))],
+        "flag_choices": [("1", "leave out items with open contamination flags"),
+                         ("0", "keep them (the contamination gate then blocks)")],
+    }  # fmt: skip
     return render(request, "exports/list.html", context, status_code=status_code)
 
 
@@ -74,17 +81,21 @@ def create_export(
     sequence_len: Annotated[str, Form()] = "4096",
     base_model: Annotated[str, Form()] = "",
     container: Annotated[str, Form()] = "jsonl",
+    selection_id: Annotated[str, Form()] = "",
+    exclude_flagged: Annotated[str, Form()] = "1",
     dry_run: Annotated[bool, Form()] = False,
     template_file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     form = {"format": format, "template": template, "status": status, "source": source,
             "tags": tags, "min_rating": min_rating, "validation_fraction": validation_fraction,
             "seed": seed, "sequence_len": sequence_len, "base_model": base_model,
-            "container": container}  # fmt: skip
+            "container": container, "selection_id": selection_id,
+            "exclude_flagged": exclude_flagged}  # fmt: skip
     values: dict[str, Any] = {
         **{k: v for k, v in form.items() if v != ""},
         "tags": [t.strip() for t in tags.split(",") if t.strip()],
         "dry_run": dry_run,
+        "exclude_flagged": exclude_flagged != "0",
     }
     custom, file_error = _custom_template(template_file)
     if custom is not None:

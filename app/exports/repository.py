@@ -9,7 +9,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.examples.listing import has_tag
-from app.models import Example, ExportSnapshot, ItemStatus, PreferencePair, Source
+from app.models import (
+    Example,
+    ExportSnapshot,
+    ItemStatus,
+    PreferencePair,
+    SelectionItem,
+    Source,
+)
 
 STREAM_BATCH = 2000
 
@@ -44,8 +51,16 @@ def _filtered(
     tags: list[str],
     source: Source | None,
     min_rating: int | None,
+    selection_id: int | None = None,
 ) -> Select[Any]:
     query = query.where(model.project_id == project_id)
+    if selection_id is not None:
+        column = SelectionItem.example_id if model is Example else SelectionItem.pair_id
+        query = query.where(
+            select(SelectionItem.id)
+            .where(SelectionItem.selection_id == selection_id, column == model.id)
+            .exists()
+        )
     if approved_only:
         query = query.where(model.status == ItemStatus.approved)
     if source is not None:

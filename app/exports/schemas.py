@@ -30,6 +30,9 @@ class ExportCreate(BaseModel):
     tags: list[str] = Field(default_factory=list, description="items carrying all these tags")
     source: Source | None = None
     min_rating: int | None = Field(default=None, ge=1, le=5)
+    selection_id: int | None = Field(
+        default=None, description="only items of this saved selection (e.g. a diverse subset)"
+    )
     exclude_flagged: bool = Field(
         default=True, description="leave out items with open contamination flags"
     )

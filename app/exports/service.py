@@ -38,6 +38,7 @@ from app.exports.tool_configs import axolotl_yaml, llamafactory_dataset_info
 from app.jobs import service as jobs
 from app.models import ExportSnapshot, ItemKind, Project, User
 from app.models.base import utcnow
+from app.selections import service as selections
 
 EXPORT_JOB = "export"
 TEXT_FORMAT = "text"
@@ -59,6 +60,10 @@ def new_snapshot(
             raise Invalid(str(exc)) from exc
     elif data.custom_template is not None:
         raise Invalid("a custom chat template only applies to the text format")
+    if data.selection_id is not None:
+        selection = selections.get(db, project, data.selection_id)
+        params["selection"] = {"id": selection.id, "name": selection.name,
+                               "items": selection.item_count}  # fmt: skip
     snapshot = ExportSnapshot(
         project_id=project.id, format=data.format, params=params, created_by_id=user_id
     )
@@ -238,6 +243,7 @@ class _Writer:
             "tags": p.get("tags") or [],
             "source": p.get("source"),
             "min_rating": p.get("min_rating"),
+            "selection_id": p.get("selection_id"),
         }
 
     def _streams(self) -> Iterator[tuple[str, Iterator[dict[str, Any]], Callable[..., Any]]]:
@@ -406,7 +412,8 @@ def _manifest(
         "format": snapshot.format,
         "template": params.get("template"),
         "filters": {
-            k: params.get(k) for k in ("status", "tags", "source", "min_rating", "exclude_flagged")
+            k: params.get(k)
+            for k in ("status", "tags", "source", "min_rating", "exclude_flagged", "selection")
         },
         "split": {
             "validation_fraction": params["validation_fraction"],

@@ -15,6 +15,7 @@ from app.models.export import ExportSnapshot
 from app.models.items import Example, PreferencePair, Revision
 from app.models.job import Job
 from app.models.project import Project, ProjectMember
+from app.models.selection import Selection, SelectionItem
 from app.models.user import ApiToken, User
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "ProjectMember",
     "Revision",
     "Role",
+    "Selection",
+    "SelectionItem",
     "Source",
     "User",
 ]
