@@ -32,11 +32,13 @@ from app.jobs import service as jobs
 from app.models import (
     ContaminationFlag,
     ContaminationRun,
+    EvalItem,
     EvalSet,
     Example,
     FlagStatus,
     ItemKind,
     ItemStatus,
+    JobState,
     PreferencePair,
     Project,
     Revision,
@@ -451,10 +453,14 @@ class Overview:
     changed_since: int
     """Items not checked against every frozen set at their current content."""
     open_flags: int
+    failures: dict[int, str]
+    """Unfinished runs that never will: run id -> why."""
 
     @property
     def running(self) -> ContaminationRun | None:
-        return next((r for r in self.runs if r.finished_at is None and not r.failed), None)
+        return next(
+            (r for r in self.runs if r.finished_at is None and r.id not in self.failures), None
+        )
 
 
 def overview(db: Session, project: Project) -> Overview:
@@ -489,12 +495,15 @@ def overview(db: Session, project: Project) -> Overview:
                 (kind, i)
                 for i in repository.pending_ids(db, project.id, kind, eval_set.id, full=False)
             }
+    runs = repository.latest_runs(db, project.id)
+    failures = {r.id: why for r in runs if (why := run_failure(db, r)) is not None}
     return Overview(
+        failures=failures,
         examples=repository.item_count(db, project.id, ItemKind.example),
         pairs=repository.item_count(db, project.id, ItemKind.pair),
         sets=per_set,
         last_run=repository.last_finished_run(db, project.id),
-        runs=repository.latest_runs(db, project.id),
+        runs=runs,
         changed_since=len(pending),
         open_flags=sum(n for _, _, status, n in counts if status is FlagStatus.open),
     )
@@ -546,3 +555,49 @@ def export_view(db: Session, project_id: int) -> ExportView:
         for kind in ItemKind:
             unchecked[kind] |= repository.pending_ids(db, project_id, kind, eval_set.id, full=False)
     return ExportView(bool(sets), flagged, unchecked)
+
+
+# -- runs and flags as the pages show them -----------------------------------------------------
+
+
+def get_run(db: Session, project: Project, run_id: int) -> ContaminationRun:
+    run = repository.get_run(db, run_id)
+    if run is None or run.project_id != project.id:
+        raise NotFound(f"contamination run {run_id} not found")
+    return run
+
+
+def run_failure(db: Session, run: ContaminationRun) -> str | None:
+    """Why an unfinished run will never finish: its own record, or a planning or chunk job of
+    it that failed or was cancelled (after its retries)."""
+    if run.failed or run.finished_at is not None:
+        return run.failed
+    for job in repository.run_jobs(db, run, (CHECK_JOB, CHUNK_JOB)):
+        if job.state.finished and job.state is not JobState.succeeded:
+            what = "planning" if job.kind == CHECK_JOB else "chunk"
+            return job.error or f"a {what} job of this check was {job.state.value}"
+    return None
+
+
+def training_item(
+    db: Session, project: Project, flag: ContaminationFlag
+) -> Example | PreferencePair:
+    item: Example | PreferencePair | None = None
+    if flag.item_kind is ItemKind.example and flag.example_id is not None:
+        item = db.get(Example, flag.example_id)
+    elif flag.pair_id is not None:
+        item = db.get(PreferencePair, flag.pair_id)
+    if item is None or item.project_id != project.id:
+        raise NotFound(f"the item of flag {flag.id} is gone")
+    return item
+
+
+def training_text(item: Example | PreferencePair) -> str:
+    """The item's text exactly as the check read it (``spans.train`` offsets index it)."""
+    if isinstance(item, Example):
+        return message_text(item.messages)
+    return message_text([*item.prompt, *item.chosen, *item.rejected])
+
+
+def eval_item(db: Session, flag: ContaminationFlag) -> EvalItem | None:
+    return repository.get_eval_item(db, flag.eval_item_id)

@@ -224,3 +224,18 @@ def test_kinds_cover_pairs_too(
     _check(db, project, engineer, run_jobs)
     kinds = sorted(f.item_kind.value for f in db.scalars(select(ContaminationFlag)))
     assert kinds == [ItemKind.example.value, ItemKind.pair.value]
+
+
+def test_a_failed_chunk_job_marks_the_run_as_failed(
+    db: Session, project: Project, engineer: User, setup: dict[str, int], run_jobs: RunJobs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise Invalid("the eval index is unreadable")
+
+    monkeypatch.setattr(service, "check_chunk", broken)
+    run = _check(db, project, engineer, run_jobs)
+    assert run.finished_at is None
+    assert service.run_failure(db, run) == "the eval index is unreadable"
+    view = service.overview(db, project)
+    assert view.running is None and view.failures == {run.id: "the eval index is unreadable"}
