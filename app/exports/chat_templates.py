@@ -29,6 +29,10 @@ Two things are added on top:
 * ``check_special_tokens``: the rendered text must hold the BOS at most once and only at the
   start (exactly once when the template emits it), and no message may contain the BOS or EOS
   text itself, since the tokenizer would turn it into a real control token in training data.
+
+The built-in templates also have plain-Python renderers (``app.exports.fast_render``) that give
+exactly the Jinja output several times faster; ``render`` uses them for plain, valid
+conversations and takes the Jinja path for everything else, errors included.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ import jinja2.nodes
 import jinja2.parser
 import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.exports.fast_render import RENDERERS, Renderer, render_fast
 
 __all__ = [
     "BUILTIN",
@@ -162,6 +168,10 @@ BUILTIN: dict[str, ChatTemplate] = {
     "gemma": ChatTemplate("gemma", _GEMMA, "<bos>", "<eos>", supports_system=False),
     "phi3": ChatTemplate("phi3", _PHI3, "<s>", "<|endoftext|>", supports_system=True),
 }
+
+_FAST_RENDERERS: dict[str, Renderer] = {BUILTIN[name].source: fn for name, fn in RENDERERS.items()}
+"""Jinja source of a built-in template -> its plain-Python renderer (``fast_render``).  Keyed by
+source, so a custom template with a byte-identical source takes the fast path too."""
 
 
 def get_template(name: str) -> ChatTemplate:
@@ -451,7 +461,34 @@ def render(
     A leading system turn is folded into the first user turn when the template has no system
     role.  Raises ``TemplateError`` (naming the template) when the template refuses the
     conversation (e.g. Mistral/Gemma on non-alternating roles) or a special token is misplaced.
+
+    Built-in templates render in plain Python (``fast_render``) when the conversation is plain
+    and valid; anything else, errors included, goes through Jinja.
     """
+    renderer = _FAST_RENDERERS.get(template.source)
+    if renderer is not None:
+        fast = render_fast(
+            renderer,
+            messages,
+            tools,
+            add_generation_prompt,
+            bos_token=template.bos_token,
+            eos_token=template.eos_token,
+            supports_system=template.supports_system,
+            emits_bos=_emits_bos(template),
+        )
+        if fast is not None:
+            return Rendered(text=fast[0], folded_system=fast[1])
+    return _render_jinja(template, messages, tools, add_generation_prompt)
+
+
+def _render_jinja(
+    template: ChatTemplate,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    add_generation_prompt: bool,
+) -> Rendered:
+    """``render`` through the Jinja template, whatever the template and the conversation."""
     chat = _normalise(template, messages)
     folded = False
     if not template.supports_system and chat[0].get("role") == "system":
