@@ -323,7 +323,10 @@ class EvalIndex:
             alignment = align(self.segments[s].words, train_words[r], weight=self.word_weight)
             if lexical_copy(alignment, len(self.segments[s].words)):
                 flag = self._note(found, r, s, "containment", containment=c)
-                if flag.coverage is None or alignment.coverage > flag.coverage:
+                if flag.method == "containment" and (
+                    flag.coverage is None or alignment.coverage > flag.coverage
+                ):
+                    flag.segment = s
                     flag.coverage = alignment.coverage
                     flag.weighted_coverage = alignment.weighted
                     flag.blocks = alignment.blocks
@@ -429,7 +432,8 @@ class EvalIndex:
             cols = np.flatnonzero(self._emb_items == item)
             if len(cols):
                 flag.cosine = float(np.max(emb[r] @ self.embeddings[cols].T))
-        if not flag.blocks and segs:
+        if segs and (flag.method == "minhash" or not flag.blocks):
+            # the spans shown must belong to the segment the flag names
             best = flag.segment if flag.segment >= 0 else segs[0]
             alignment = align(self.segments[best].words, train_words, weight=self.word_weight)
             flag.segment = best

@@ -312,6 +312,16 @@ def item_count(db: Session, project_id: int, kind: ItemKind) -> int:
 # -- runs --------------------------------------------------------------------------------------
 
 
+def lock_run(db: Session, run_id: int) -> None:
+    """Take the run's row lock with a write (on SQLite, the database write lock) before reading,
+    so a later write in this transaction never meets a stale snapshot."""
+    db.execute(
+        update(ContaminationRun)
+        .where(ContaminationRun.id == run_id)
+        .values(done=ContaminationRun.done)
+    )
+
+
 def get_run(db: Session, run_id: int) -> ContaminationRun | None:
     return db.get(ContaminationRun, run_id)
 

@@ -16,7 +16,7 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,17 @@ class DbEmbeddings:
 
     db: Session
     encoder: TextEncoder
+    defer_writes: bool = False
+    """Keep new vectors until :meth:`flush` (so a job can write everything at its end)."""
+    _pending: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> dict[str, bytes]:
+        return dict(self._pending)
+
+    def flush(self) -> None:
+        repository.store_embeddings(self.db, self.encoder.model_id, self._pending)
+        self._pending = {}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         import hashlib
@@ -92,7 +103,9 @@ class DbEmbeddings:
                 half = vector.astype(np.float16)
                 vectors[k] = half.astype(np.float32)
                 store[k] = half.tobytes()
-            repository.store_embeddings(self.db, model_id, store)
+            self._pending.update(store)
+            if not self.defer_writes:
+                self.flush()
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([vectors[k] for k in keys])
@@ -124,21 +137,45 @@ def _lsh_storage(eval_set: EvalSet) -> dict[str, Any] | None:
     }
 
 
-def build_index(db: Session, eval_set: EvalSet, encoder: TextEncoder | None) -> EvalIndex:
-    """Precompute and store what checks need about a frozen set (run by the eval_index job)."""
+@dataclass
+class BuiltIndex:
+    """An index computed in a read-only pass, with what is still to be written."""
+
+    eval_set_id: int
+    content_hash: str
+    model_id: str
+    index: EvalIndex
+    new_embeddings: dict[str, bytes]
+
+
+def compute_index(db: Session, eval_set: EvalSet, encoder: TextEncoder | None) -> BuiltIndex:
+    """What checks need about a frozen set, computed without writing anything."""
     if eval_set.frozen_at is None or eval_set.content_hash is None:
         raise Invalid(f"eval set {eval_set.name!r} is not frozen")
     items = [
         EvalText(0, item.position, fields_of(item.original, eval_set.text_fields))
         for item in repository.eval_items(db, eval_set.id)
     ]
-    cache = DbEmbeddings(db, encoder) if encoder is not None else None
+    cache = DbEmbeddings(db, encoder, defer_writes=True) if encoder is not None else None
     index = EvalIndex(items, encoder, lsh_storage=_lsh_storage(eval_set), embedding_cache=cache)
     model_id = encoder.model_id if encoder is not None else "lexical"
-    data = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
-    repository.save_index_blob(db, eval_set.id, eval_set.content_hash, model_id, data)
     _remember((eval_set.id, eval_set.content_hash, model_id), index)
-    return index
+    pending = cache.pending if cache is not None else {}
+    return BuiltIndex(eval_set.id, eval_set.content_hash, model_id, index, pending)
+
+
+def store_index(db: Session, built: BuiltIndex) -> None:
+    """Keep a computed index (and the embeddings it made) for every later check."""
+    data = pickle.dumps(built.index, protocol=pickle.HIGHEST_PROTOCOL)
+    repository.store_embeddings(db, built.model_id, built.new_embeddings)
+    repository.save_index_blob(db, built.eval_set_id, built.content_hash, built.model_id, data)
+
+
+def build_index(db: Session, eval_set: EvalSet, encoder: TextEncoder | None) -> EvalIndex:
+    """Compute and store in one transaction (tests, scripts); jobs use the two halves."""
+    built = compute_index(db, eval_set, encoder)
+    store_index(db, built)
+    return built.index
 
 
 _indexes: OrderedDict[tuple[int, str, str], EvalIndex] = OrderedDict()
@@ -170,7 +207,8 @@ def load_index(db: Session, eval_set: EvalSet, encoder: TextEncoder | None) -> E
         index: EvalIndex = pickle.loads(blob.data)  # noqa: S301 - written by our own workers
         _remember(key, index)
         return index
-    return build_index(db, eval_set, encoder)
+    # Not built yet (its eval_index job has not run): build it here, in memory only.
+    return compute_index(db, eval_set, encoder).index
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -218,7 +256,9 @@ def recheck_after_edit(
 
 
 def plan_run(db: Session, run_id: int, params: dict[str, Any]) -> dict[str, Any]:
-    """The planning job: find what needs checking and queue the chunk jobs."""
+    """The planning job: find what needs checking and queue the chunk jobs (the run row is
+    locked first, so the reads and the writes see one state)."""
+    repository.lock_run(db, run_id)
     run = repository.get_run(db, run_id)
     if run is None:
         raise NotFound(f"contamination run {run_id} not found")
@@ -253,6 +293,81 @@ def plan_run(db: Session, run_id: int, params: dict[str, Any]) -> dict[str, Any]
     return {"run_id": run.id, "items": run.total, "chunks": len(chunks)}
 
 
+@dataclass
+class CheckedChunk:
+    """A chunk checked in a read-only pass: the flags to write and what else to record."""
+
+    run_id: int
+    kind: ItemKind
+    ids: list[int]
+    checked: list[tuple[int, str]]
+    """(item id, content hash) of every item that was read."""
+    flags: list[tuple[int, list[dict[str, Any]]]]
+    """(eval set id, flag rows) per eval set."""
+    model_id: str
+    new_embeddings: dict[str, bytes]
+
+
+def prepare_chunk(
+    db: Session,
+    run_id: int,
+    kind: ItemKind,
+    ids: Sequence[int],
+    encoder: TextEncoder | None,
+    progress: Callable[[float, str], None] | None = None,
+) -> CheckedChunk:
+    """Check a chunk of items against the run's eval sets, writing nothing (SQLite would
+    block the progress and heartbeat writes behind an open write transaction)."""
+    run = repository.get_run(db, run_id)
+    if run is None:
+        raise NotFound(f"contamination run {run_id} not found")
+    rows = repository.load_items(db, kind, ids)
+    texts: list[TrainText] = []
+    for row in rows:
+        messages = row[2] if kind is ItemKind.example else [*row[2], *row[3], *row[4]]
+        texts.append(TrainText(message_text(messages), prompt_text(row[2])))
+    embeddings = None
+    cache = DbEmbeddings(db, encoder, defer_writes=True) if encoder is not None else None
+    if cache is not None and texts:
+        embeddings = cache([t.prompt for t in texts])
+    sets = repository.frozen_sets(db, run.project_id, run.eval_set_ids)
+    results: list[tuple[int, list[dict[str, Any]]]] = []
+    for n, eval_set in enumerate(sets):
+        if progress is not None:
+            progress(n / len(sets), f"checking {len(rows)} items against {eval_set.name}")
+        index = load_index(db, eval_set, encoder)
+        item_ids = repository.eval_item_ids(db, eval_set.id)
+        flags = index.check(texts, embeddings)
+        records = [
+            _flag_row(run, eval_set, kind, rows[f.train], texts[f.train], f, index, item_ids)
+            for f in flags
+        ]
+        results.append((eval_set.id, records))
+    return CheckedChunk(
+        run_id=run.id,
+        kind=kind,
+        ids=list(ids),
+        checked=[(r[0], r[1]) for r in rows],
+        flags=results,
+        model_id=encoder.model_id if encoder is not None else "lexical",
+        new_embeddings=cache.pending if cache is not None else {},
+    )
+
+
+def write_chunk(db: Session, chunk: CheckedChunk) -> dict[str, Any]:
+    """Record a checked chunk in one short transaction that starts by locking the run row."""
+    repository.lock_run(db, chunk.run_id)
+    repository.store_embeddings(db, chunk.model_id, chunk.new_embeddings)
+    found = 0
+    item_ids = [item_id for item_id, _ in chunk.checked]
+    for eval_set_id, records in chunk.flags:
+        found += repository.replace_open_flags(db, eval_set_id, chunk.kind, item_ids, records)
+        repository.mark_checked(db, eval_set_id, chunk.kind, chunk.checked)
+    closed = repository.advance_run(db, chunk.run_id, len(chunk.ids), found, utcnow())
+    return {"run_id": chunk.run_id, "items": len(chunk.checked), "flags": found,
+            "closed_run": closed}  # fmt: skip
+
+
 def check_chunk(
     db: Session,
     run_id: int,
@@ -261,34 +376,8 @@ def check_chunk(
     encoder: TextEncoder | None,
     progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
-    run = repository.get_run(db, run_id)
-    if run is None:
-        raise NotFound(f"contamination run {run_id} not found")
-    rows = repository.load_items(db, kind, ids)
-    texts: list[TrainText] = []
-    for row in rows:
-        messages = row[2] if kind is ItemKind.example else [*row[2], *row[3], *row[4]]
-        prompt = prompt_text(row[2])
-        texts.append(TrainText(message_text(messages), prompt))
-    embeddings = None
-    if encoder is not None and texts:
-        embeddings = DbEmbeddings(db, encoder)([t.prompt for t in texts])
-    found = 0
-    sets = repository.frozen_sets(db, run.project_id, run.eval_set_ids)
-    for n, eval_set in enumerate(sets):
-        index = load_index(db, eval_set, encoder)
-        item_ids = repository.eval_item_ids(db, eval_set.id)
-        flags = index.check(texts, embeddings)
-        records = [
-            _flag_row(run, eval_set, kind, rows[f.train], texts[f.train], f, index, item_ids)
-            for f in flags
-        ]
-        found += repository.replace_open_flags(db, eval_set.id, kind, [r[0] for r in rows], records)
-        repository.mark_checked(db, eval_set.id, kind, [(r[0], r[1]) for r in rows])
-        if progress is not None:
-            progress((n + 1) / len(sets), f"checked {len(rows)} items against {eval_set.name}")
-    closed = repository.advance_run(db, run.id, len(ids), found, utcnow())
-    return {"run_id": run.id, "items": len(rows), "flags": found, "closed_run": closed}
+    """Both halves in one transaction (tests, scripts); the job runs them in two."""
+    return write_chunk(db, prepare_chunk(db, run_id, kind, ids, encoder, progress))
 
 
 def _flag_row(

@@ -9,7 +9,6 @@ cache, which measured faster than the default 32 here.
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -80,7 +79,18 @@ class Encoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-@functools.cache
+_encoders: dict[tuple[str | None, str], Encoder] = {}
+_load_lock = threading.Lock()
+
+
 def get_encoder(model_path: str | None = None, precision: str = "auto") -> Encoder:
-    """One encoder per model and precision per process (loading takes about a second)."""
-    return Encoder(model_path, precision)
+    """One encoder per model and precision per process (loading takes about a second).
+
+    Loading is serialised: transformers switches torch's *global* default dtype while it builds
+    a bf16 model, so two threads loading at once can leave one model half in fp32.
+    """
+    key = (model_path, precision)
+    with _load_lock:
+        if key not in _encoders:
+            _encoders[key] = Encoder(model_path, precision)
+        return _encoders[key]

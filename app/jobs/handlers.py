@@ -62,15 +62,19 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
 
 @register(contamination.INDEX_JOB)
 def run_eval_index(ctx: JobContext) -> dict[str, Any]:
-    """Precompute a frozen eval set's signatures, n-gram index and embeddings."""
+    """Precompute a frozen eval set's signatures, n-gram index and embeddings: computed in a
+    read-only transaction, stored in a short second one."""
+    encoder = contamination.get_text_encoder()
     with session_scope(ctx.session_factory) as db:
         eval_set = db.get(EvalSet, int(ctx.params["eval_set_id"]))
         if eval_set is None:
             raise Invalid(f"eval set {ctx.params['eval_set_id']} is gone")
         ctx.progress(0.1, "computing signatures and embeddings", force=True)
-        index = contamination.build_index(db, eval_set, contamination.get_text_encoder())
-        return {"eval_set_id": eval_set.id, "items": len(index.items),
-                "segments": len(index.segments)}  # fmt: skip
+        built = contamination.compute_index(db, eval_set, encoder)
+    with session_scope(ctx.session_factory) as db:
+        contamination.store_index(db, built)
+    return {"eval_set_id": built.eval_set_id, "items": len(built.index.items),
+            "segments": len(built.index.segments)}  # fmt: skip
 
 
 @register(contamination.CHECK_JOB)
@@ -82,12 +86,15 @@ def run_contamination_check(ctx: JobContext) -> dict[str, Any]:
 
 @register(contamination.CHUNK_JOB)
 def run_contamination_chunk(ctx: JobContext) -> dict[str, Any]:
+    encoder = contamination.get_text_encoder()
     with session_scope(ctx.session_factory) as db:
-        return contamination.check_chunk(
+        chunk = contamination.prepare_chunk(
             db,
             int(ctx.params["run_id"]),
             ItemKind(ctx.params["kind"]),
             [int(i) for i in ctx.params["ids"]],
-            contamination.get_text_encoder(),
+            encoder,
             progress=ctx.progress,
         )
+    with session_scope(ctx.session_factory) as db:
+        return contamination.write_chunk(db, chunk)

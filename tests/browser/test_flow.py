@@ -220,3 +220,83 @@ def test_login_import_and_read_examples_safely(server: str, tmp_path: Path) -> N
     assert dialogs == [], dialogs
     assert logout_requests == [], logout_requests
     assert csp_errors == [], csp_errors
+
+
+def _mmlu_rows(n: int) -> list[list[str]]:
+    import csv
+
+    with (ROOT.parent / "shared" / "data" / "mmlu_sociology_test.csv").open(newline="") as f:
+        return list(csv.reader(f))[:n]
+
+
+def test_eval_set_contamination_check_and_review(server: str, tmp_path: Path) -> None:
+    """An engineer uploads and freezes a headerless MMLU CSV, runs a check, and reviews the
+    flag: the copied question is highlighted and the item's <script> stays text."""
+    import csv
+
+    rows = _mmlu_rows(30)
+    eval_path = tmp_path / "mmlu30.csv"
+    with eval_path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    question = rows[22][0]
+    train = [
+        _conversation(f"{XSS[0]}\n{question}\n" + "\n".join(rows[22][1:5]), rows[22][3]),
+        _conversation("Name three prime numbers", "2, 3 and 5."),
+        _conversation("What is the capital of Australia?", "Canberra."),
+    ]
+    train_path = tmp_path / "train.jsonl"
+    train_path.write_text("".join(json.dumps(r) + "\n" for r in train), encoding="utf-8")
+    alerts: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
+
+        def on_dialog(dialog: Dialog) -> None:
+            if dialog.type == "confirm":  # hx-confirm on Freeze
+                dialog.accept()
+            else:
+                alerts.append(dialog.message)
+                dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.goto(f"{server}/login")
+        page.fill("#f-email", EMAIL)
+        page.fill("#f-password", PASSWORD)
+        page.click("button[type=submit]:has-text('Log in')")
+        page.wait_for_url(f"{server}/projects")
+        page.click("text=New project")
+        page.fill("#f-slug", "sociology")
+        page.fill("#f-name", "Sociology tutor")
+        page.click("text=Create project")
+        page.wait_for_url(f"{server}/projects/sociology")
+        page.click("text=Import data")
+        page.set_input_files("#f-file", str(train_path))
+        page.click("text=Upload and import")
+        expect(page.locator("#job-progress")).to_contain_text("Import summary", timeout=30_000)
+
+        page.goto(f"{server}/projects/sociology/eval-sets")
+        page.set_input_files("#f-file", str(eval_path))
+        page.fill("#f-name", "mmlu-sociology")
+        page.click("button:has-text('Upload')")
+        page.wait_for_url(f"{server}/projects/sociology/eval-sets/*")
+        page.click("button:has-text('Freeze')")
+        expect(page.locator("h1 .badge")).to_have_text("frozen")
+
+        page.goto(f"{server}/projects/sociology/contamination")
+        page.click("button:has-text('Run check')")
+        flag_link = page.locator("#flags td.num a").first
+        expect(flag_link).to_be_visible(timeout=120_000)  # index + check run in worker threads
+        flag_link.click()
+        page.wait_for_url(f"{server}/projects/sociology/contamination/flags/*")
+        marks = page.locator("mark")
+        expect(marks.first).to_be_visible()
+        assert question.split()[2].lower() in " ".join(marks.all_inner_texts()).lower()
+        expect(page.get_by_text(XSS[0], exact=False).first).to_be_visible()
+        if os.environ.get("TRELLIS_SCREENSHOT") == "1":
+            page.screenshot(path=str(ROOT / "docs" / "contamination.png"), full_page=True)
+        browser.close()
+    assert alerts == []

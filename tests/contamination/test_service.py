@@ -233,7 +233,7 @@ def test_a_failed_chunk_job_marks_the_run_as_failed(
     def broken(*args: object, **kwargs: object) -> dict[str, object]:
         raise Invalid("the eval index is unreadable")
 
-    monkeypatch.setattr(service, "check_chunk", broken)
+    monkeypatch.setattr(service, "prepare_chunk", broken)
     run = _check(db, project, engineer, run_jobs)
     assert run.finished_at is None
     assert service.run_failure(db, run) == "the eval index is unreadable"
