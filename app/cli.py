@@ -417,6 +417,54 @@ def check_contamination(
     typer.echo(json.dumps(summary, indent=2))
 
 
+@check_app.command("diversity")
+def check_diversity(
+    train: Annotated[Path, typer.Option("--train", help="training data, any import format")],
+    out: Annotated[Path, typer.Option("--out", help="report: one JSON object")],
+    tau: Annotated[
+        float, typer.Option(help="diverse subset: keep a row only if its max cosine to kept <= tau")
+    ] = 0.9,
+    target: Annotated[
+        int | None, typer.Option(help="diverse subset size (default: as many as tau allows)")
+    ] = None,
+    score_field: Annotated[
+        str | None,
+        typer.Option("--score-field", help="numeric record field ranking rows after rating"),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(help="earlier report to compare with (default: --out if it holds one)"),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="sentence-transformers model directory (default MiniLM)")
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="check the readable rows of a bad TRAIN file")
+    ] = False,
+) -> None:
+    """Scores, near-duplicate groups, clusters and a diverse subset of a training file."""
+    import json
+
+    from app.diversity.files import CheckInputError, check_diversity
+    from app.embeddings.encoder import get_encoder
+
+    encoder = get_encoder(model, get_settings().embedding_precision)
+    try:
+        summary = check_diversity(
+            train,
+            out,
+            encoder,
+            tau=tau,
+            target=target,
+            skip_bad_rows=skip_bad_rows,
+            score_field=score_field,
+            previous=previous,
+        )
+    except CheckInputError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(json.dumps(summary, indent=2))
+
+
 def main() -> None:
     app()
 

@@ -37,6 +37,8 @@ def create_app(
 
     from app.contamination import pages as contamination_pages
     from app.contamination import router as contamination
+    from app.diversity import pages as diversity_pages
+    from app.diversity import router as diversity
     from app.evalsets import pages as evalset_pages
     from app.evalsets import router as evalsets
     from app.examples import pages as example_pages
@@ -60,6 +62,7 @@ def create_app(
         health, users, projects, examples, pairs, imports, jobs, exports,
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
         evalsets, evalset_pages, contamination, contamination_pages, selections,
+        diversity, diversity_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -247,6 +247,10 @@ def start_check(
     return run
 
 
+def has_frozen_sets(db: Session, project: Project) -> bool:
+    return bool(repository.frozen_sets(db, project.id))
+
+
 def recheck_after_edit(
     db: Session, project: Project, user: User, kind: ItemKind, item_id: int
 ) -> None:

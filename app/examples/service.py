@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.contamination import service as contamination
+from app.diversity import service as diversity
 from app.errors import Conflict, Invalid, NotFound
 from app.examples.listing import list_items
 from app.examples.schemas import ExampleUpdate, ListFilter
@@ -96,6 +97,7 @@ def update(
     )
     if after["messages"] != before["messages"]:
         contamination.recheck_after_edit(db, project, user, ItemKind.example, example.id)
+        diversity.rescore_after_edit(db, project, user, ItemKind.example, example.id)
     return example
 
 

@@ -61,7 +61,11 @@ def _page(
 
 @router.get("/projects/{slug}/exports")
 def exports_page(request: Request, slug: str, db: SessionDep, access: ProjectRead) -> Response:
-    return _page(request, db, access, dict(DEFAULT_FORM), {})
+    form = dict(DEFAULT_FORM)
+    wanted = request.query_params.get("selection_id", "")
+    if wanted.isdigit():
+        form["selection_id"] = wanted  # e.g. from "Save diverse subset"
+    return _page(request, db, access, form, {})
 
 
 @router.post("/projects/{slug}/exports")

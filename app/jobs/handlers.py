@@ -8,13 +8,14 @@ from typing import Any
 from app.config import get_settings
 from app.contamination import service as contamination
 from app.db import session_scope
+from app.diversity import service as diversity
 from app.errors import AppError, Invalid
 from app.exports import service as exports
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.imports.uploads import IMPORT_JOB, discard
 from app.jobs.runner import JobContext, register
-from app.models import EvalSet, ItemKind
+from app.models import EvalSet, ItemKind, Project
 
 
 @register(IMPORT_JOB)
@@ -43,7 +44,17 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         discard(path)  # a clear verdict on the file: nothing to retry
         raise
     discard(path)
+    _check_new_items(ctx)
     return summary.model_dump(mode="json")
+
+
+def _check_new_items(ctx: JobContext) -> None:
+    """After an import, queue an (incremental) contamination check of the new items when the
+    project has frozen eval sets."""
+    with session_scope(ctx.session_factory) as db:
+        project = db.get(Project, ctx.project_id)
+        if project is not None and contamination.has_frozen_sets(db, project):
+            contamination.start_check(db, project, None)
 
 
 @register(exports.EXPORT_JOB)
@@ -98,3 +109,40 @@ def run_contamination_chunk(ctx: JobContext) -> dict[str, Any]:
         )
     with session_scope(ctx.session_factory) as db:
         return contamination.write_chunk(db, chunk)
+
+
+@register(diversity.PLAN_JOB)
+def run_diversity_plan(ctx: JobContext) -> dict[str, Any]:
+    with session_scope(ctx.session_factory) as db:
+        return diversity.plan_run(db, int(ctx.params["run_id"]))
+
+
+@register(diversity.EMBED_JOB)
+def run_diversity_embed(ctx: JobContext) -> dict[str, Any]:
+    encoder = contamination.get_text_encoder()
+    with session_scope(ctx.session_factory) as db:
+        chunk = diversity.embed_chunk(
+            db, int(ctx.params["run_id"]), ItemKind(ctx.params["kind"]),
+            [int(i) for i in ctx.params["ids"]], encoder,
+        )  # fmt: skip
+    with session_scope(ctx.session_factory) as db:
+        return diversity.record_chunk(db, chunk)
+
+
+@register(diversity.SCORE_JOB)
+def run_diversity_score(ctx: JobContext) -> dict[str, Any]:
+    encoder = contamination.get_text_encoder()
+    with session_scope(ctx.session_factory) as db:
+        scored = diversity.score_run(db, int(ctx.params["run_id"]), encoder, ctx.progress)
+    with session_scope(ctx.session_factory) as db:
+        return diversity.record_scores(db, scored)
+
+
+@register(diversity.RESCORE_JOB)
+def run_diversity_rescore(ctx: JobContext) -> dict[str, Any]:
+    encoder = contamination.get_text_encoder()
+    with session_scope(ctx.session_factory) as db:
+        return diversity.rescore_item(
+            db, int(ctx.params["run_id"]), ItemKind(ctx.params["kind"]),
+            int(ctx.params["item_id"]), encoder,
+        )  # fmt: skip

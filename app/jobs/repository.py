@@ -3,6 +3,7 @@ workers (or a worker and the reaper) can never both win."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -85,3 +86,13 @@ def recent(db: Session, project_id: int | None, limit: int = 20) -> list[Job]:
     if project_id is not None:
         query = query.where(Job.project_id == project_id)
     return list(db.scalars(query))
+
+
+def of_kinds(db: Session, project_id: int, kinds: Sequence[str], since: datetime) -> list[Job]:
+    return list(
+        db.scalars(
+            select(Job).where(
+                Job.project_id == project_id, Job.kind.in_(kinds), Job.created_at >= since
+            )
+        )
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -103,3 +104,19 @@ def reap(db: Session, *, stale_after_s: int, max_attempts: int) -> list[int]:
     for job_id in to_send:
         after_commit(db, lambda job_id=job_id: _send(job_id))  # type: ignore[misc]
     return to_send
+
+
+def jobs_with_param(
+    db: Session,
+    project_id: int,
+    kinds: Sequence[str],
+    key: str,
+    value: Any,
+    *,
+    since: datetime,
+) -> list[Job]:
+    """A project's jobs of these kinds created since ``since`` whose params hold key=value
+    (how a run finds its chunk jobs)."""
+    return [
+        j for j in repository.of_kinds(db, project_id, kinds, since) if j.params.get(key) == value
+    ]

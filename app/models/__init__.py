@@ -9,6 +9,7 @@ from app.models.contamination import (
     EvalIndexBlob,
     FlagStatus,
 )
+from app.models.diversity import DiversityRun, DiversityScore
 from app.models.enums import ItemKind, ItemStatus, JobState, Role, Source
 from app.models.evalset import EvalItem, EvalSet
 from app.models.export import ExportSnapshot
@@ -24,6 +25,8 @@ __all__ = [
     "ContaminationChecked",
     "ContaminationFlag",
     "ContaminationRun",
+    "DiversityRun",
+    "DiversityScore",
     "EmbeddingCache",
     "EvalIndexBlob",
     "EvalItem",

@@ -239,3 +239,20 @@ def test_a_failed_chunk_job_marks_the_run_as_failed(
     assert service.run_failure(db, run) == "the eval index is unreadable"
     view = service.overview(db, project)
     assert view.running is None and view.failures == {run.id: "the eval index is unreadable"}
+
+
+def test_an_import_queues_a_check_of_the_new_items(
+    db: Session, project: Project, engineer: User, setup: dict[str, int], run_jobs: RunJobs,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    from app.imports.uploads import start_import
+
+    _check(db, project, engineer, run_jobs)
+    q = _question(5)
+    path = tmp_path / "more.jsonl"
+    path.write_text(json.dumps({"instruction": q[0], "input": "", "output": q[1]}) + "\n")
+    start_import(db, project, engineer, path, "more.jsonl", ImportOptions())
+    db.commit()
+    run_jobs()
+    latest = service.overview(db, project).runs[0]
+    assert latest.total == 1 and latest.finished_at is not None and latest.flags == 1
