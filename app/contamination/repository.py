@@ -21,7 +21,6 @@ from app.models import (
     Example,
     FlagStatus,
     ItemKind,
-    Job,
     PreferencePair,
 )
 from app.models.base import utcnow
@@ -363,18 +362,6 @@ def advance_run(db: Session, run_id: int, done: int, flags: int, now: datetime) 
         .values(finished_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def run_jobs(db: Session, run: ContaminationRun, kinds: Sequence[str]) -> list[Job]:
-    """The planning and chunk jobs of a run (chunk jobs carry the run id in their params)."""
-    candidates = db.scalars(
-        select(Job).where(
-            Job.project_id == run.project_id,
-            Job.kind.in_(kinds),
-            Job.created_at >= run.started_at,
-        )
-    )
-    return [j for j in candidates if j.id == run.job_id or j.params.get("run_id") == run.id]
 
 
 def get_eval_item(db: Session, eval_item_id: int) -> EvalItem | None:

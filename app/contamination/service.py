@@ -665,7 +665,10 @@ def run_failure(db: Session, run: ContaminationRun) -> str | None:
     it that failed or was cancelled (after its retries)."""
     if run.failed or run.finished_at is not None:
         return run.failed
-    for job in repository.run_jobs(db, run, (CHECK_JOB, CHUNK_JOB)):
+    found = jobs.jobs_with_param(
+        db, run.project_id, (CHECK_JOB, CHUNK_JOB), "run_id", run.id, since=run.started_at
+    )
+    for job in found:
         if job.state.finished and job.state is not JobState.succeeded:
             what = "planning" if job.kind == CHECK_JOB else "chunk"
             return job.error or f"a {what} job of this check was {job.state.value}"
