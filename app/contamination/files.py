@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import orjson
 from app.contamination.detector import EvalIndex, EvalText, Flag, TextEncoder, TrainText
 from app.contamination.itemtext import message_text, prompt_text
 from app.evalsets.reader import EvalRecord, read_eval_file
-from app.formats.pipeline import parse_file
+from app.formats.pipeline import ParsedRow, parse_file
 from app.formats.readers import open_records
 from app.formats.records import ExampleRecord
 from app.formats.source_base import FileFormatError
@@ -37,33 +37,46 @@ class TrainRows:
     skipped: list[str]
 
 
-def read_train(path: Path, *, skip_bad_rows: bool = False) -> TrainRows:
-    rows = TrainRows([], [], [])
+def parsed_rows(
+    path: Path, skipped: list[str], *, skip_bad_rows: bool = False
+) -> Iterator[tuple[int, ParsedRow]]:
+    """(record index, parsed row) of every readable record of a training file.
+
+    A bad row raises :class:`CheckInputError` naming file, line and field, unless
+    ``skip_bad_rows``: then its description goes to ``skipped`` and the index still counts it.
+    """
     try:
         with open_records(path) as source:
             for index, parsed in enumerate(parse_file(source)):
-                if parsed.record is None:
-                    err = parsed.error
-                    where = (
-                        f"{path}: {err.unit} {err.number}: field {err.field}: {err.message}"
-                        if err
-                        else f"{path}: record {index}"
-                    )
-                    if not skip_bad_rows:
-                        raise CheckInputError(f"{where} (use --skip-bad-rows to check the rest)")
-                    rows.skipped.append(where)
+                if parsed.record is not None:
+                    yield index, parsed
                     continue
-                record = parsed.record
-                if isinstance(record, ExampleRecord):
-                    text = message_text(record.messages)
-                    prompt = prompt_text(record.messages)
-                else:
-                    text = message_text([*record.prompt, *record.chosen, *record.rejected])
-                    prompt = prompt_text(record.prompt)
-                rows.texts.append(TrainText(text, prompt))
-                rows.indices.append(index)
+                err = parsed.error
+                where = (
+                    f"{path}: {err.unit} {err.number}: field {err.field}: {err.message}"
+                    if err
+                    else f"{path}: record {index}"
+                )
+                if not skip_bad_rows:
+                    raise CheckInputError(f"{where} (use --skip-bad-rows to check the rest)")
+                skipped.append(where)
     except FileFormatError as exc:
         raise CheckInputError(str(exc)) from None
+
+
+def read_train(path: Path, *, skip_bad_rows: bool = False) -> TrainRows:
+    rows = TrainRows([], [], [])
+    for index, parsed in parsed_rows(path, rows.skipped, skip_bad_rows=skip_bad_rows):
+        record = parsed.record
+        if isinstance(record, ExampleRecord):
+            text = message_text(record.messages)
+            prompt = prompt_text(record.messages)
+        else:
+            assert record is not None
+            text = message_text([*record.prompt, *record.chosen, *record.rejected])
+            prompt = prompt_text(record.prompt)
+        rows.texts.append(TrainText(text, prompt))
+        rows.indices.append(index)
     return rows
 
 

@@ -24,14 +24,11 @@ from typing import Any
 import orjson
 
 from app.contamination.detector import TextEncoder
-from app.contamination.files import CheckInputError
+from app.contamination.files import CheckInputError, parsed_rows
 from app.contamination.itemtext import message_text
 from app.diversity.scores import Config, compare, dataset_metrics, item_scores, score
 from app.diversity.subset import TAU, quality_order
-from app.formats.pipeline import parse_file
-from app.formats.readers import open_records
 from app.formats.records import ExampleRecord
-from app.formats.source_base import FileFormatError
 
 __all__ = ["CheckInputError", "TrainItems", "check_diversity", "read_items"]
 
@@ -51,33 +48,19 @@ def read_items(
     path: Path, *, skip_bad_rows: bool = False, score_field: str | None = None
 ) -> TrainItems:
     items = TrainItems()
-    try:
-        with open_records(path) as source:
-            for index, parsed in enumerate(parse_file(source)):
-                if parsed.record is None:
-                    err = parsed.error
-                    where = (
-                        f"{path}: {err.unit} {err.number}: field {err.field}: {err.message}"
-                        if err
-                        else f"{path}: record {index}"
-                    )
-                    if not skip_bad_rows:
-                        raise CheckInputError(f"{where} (use --skip-bad-rows to check the rest)")
-                    items.skipped.append(where)
-                    continue
-                record = parsed.record
-                if isinstance(record, ExampleRecord):
-                    messages = record.messages
-                else:
-                    messages = [*record.prompt, *record.chosen]
-                items.texts.append(message_text(messages))
-                items.turns.append(len(messages))
-                items.indices.append(index)
-                raw = parsed.raw or {}
-                items.ratings.append(_number(raw.get("rating")))
-                items.scores.append(_number(raw.get(score_field)) if score_field else None)
-    except FileFormatError as exc:
-        raise CheckInputError(str(exc)) from None
+    for index, parsed in parsed_rows(path, items.skipped, skip_bad_rows=skip_bad_rows):
+        record = parsed.record
+        if isinstance(record, ExampleRecord):
+            messages = record.messages
+        else:
+            assert record is not None
+            messages = [*record.prompt, *record.chosen]
+        items.texts.append(message_text(messages))
+        items.turns.append(len(messages))
+        items.indices.append(index)
+        raw = parsed.raw or {}
+        items.ratings.append(_number(raw.get("rating")))
+        items.scores.append(_number(raw.get(score_field)) if score_field else None)
     return items
 
 
