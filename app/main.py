@@ -37,6 +37,7 @@ def create_app(
 
     from app.contamination import pages as contamination_pages
     from app.contamination import router as contamination
+    from app.dashboard import pages as dashboard_pages
     from app.diversity import pages as diversity_pages
     from app.diversity import router as diversity
     from app.evalsets import pages as evalset_pages
@@ -49,10 +50,14 @@ def create_app(
     from app.imports import router as imports
     from app.jobs import pages as job_pages
     from app.jobs import router as jobs
+    from app.labeling import pages as labeling_pages
+    from app.labeling import router as labeling
     from app.pairs import pages as pair_pages
     from app.pairs import router as pairs
     from app.projects import pages as project_pages
     from app.projects import router as projects
+    from app.review import pages as review_pages
+    from app.review import router as review
     from app.selections import router as selections
     from app.users import pages as user_pages
     from app.users import router as users
@@ -62,7 +67,8 @@ def create_app(
         health, users, projects, examples, pairs, imports, jobs, exports,
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
         evalsets, evalset_pages, contamination, contamination_pages, selections,
-        diversity, diversity_pages,
+        diversity, diversity_pages, labeling, labeling_pages, review, review_pages,
+        dashboard_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

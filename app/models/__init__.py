@@ -10,11 +10,21 @@ from app.models.contamination import (
     FlagStatus,
 )
 from app.models.diversity import DiversityRun, DiversityScore
-from app.models.enums import ItemKind, ItemStatus, JobState, Role, Source
+from app.models.enums import (
+    ItemKind,
+    ItemStatus,
+    JobState,
+    LabelState,
+    Preference,
+    ReviewDecision,
+    Role,
+    Source,
+)
 from app.models.evalset import EvalItem, EvalSet
 from app.models.export import ExportSnapshot
 from app.models.items import Example, PreferencePair, Revision
 from app.models.job import Job
+from app.models.labeling import Label, LabelSlot, Review
 from app.models.project import Project, ProjectMember
 from app.models.selection import Selection, SelectionItem
 from app.models.user import ApiToken, User
@@ -38,9 +48,15 @@ __all__ = [
     "ItemStatus",
     "Job",
     "JobState",
+    "Label",
+    "LabelSlot",
+    "LabelState",
+    "Preference",
     "PreferencePair",
     "Project",
     "ProjectMember",
+    "Review",
+    "ReviewDecision",
     "Revision",
     "Role",
     "Selection",

@@ -48,3 +48,27 @@ class JobState(enum.StrEnum):
 class ItemKind(enum.StrEnum):
     example = "example"
     pair = "pair"
+
+
+class LabelState(enum.StrEnum):
+    """One annotator's work on one item."""
+
+    draft = "draft"  # opened or autosaved, not submitted
+    submitted = "submitted"
+    skipped = "skipped"  # comes back to the same annotator after everything else
+    discarded = "discarded"  # the annotator judged the item unusable
+    returned = "returned"  # a reviewer sent the item back; first in this annotator's queue
+
+
+class Preference(enum.StrEnum):
+    """An annotator's judgement of a pair, in terms of the stored chosen/rejected sides."""
+
+    chosen = "chosen"  # agrees: the chosen response is better
+    rejected = "rejected"  # disagrees: the rejected response is better
+    tie = "tie"
+
+
+class ReviewDecision(enum.StrEnum):
+    approve = "approve"
+    reject = "reject"
+    needs_revision = "needs_revision"

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin, str_enum
+from app.models.base import Base, JSONType, TimestampMixin, str_enum
 from app.models.enums import Role
 
 
@@ -20,6 +20,11 @@ class Project(TimestampMixin, Base):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # Labeling and review rules.
+    min_submissions: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    annotators_edit_prompts: Mapped[bool] = mapped_column(default=False, server_default=false())
+    label_tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
 
 
 class ProjectMember(Base):

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.auth.policy import EngineerAccess, ProjectManage, ProjectRead, SignedIn
 from app.projects import service
-from app.projects.schemas import MemberSet, ProjectCreate, ProjectOut, Stats
+from app.projects.schemas import MemberSet, ProjectCreate, ProjectOut, ProjectUpdate, Stats
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -23,6 +23,13 @@ def create_project(data: ProjectCreate, db: SessionDep, access: EngineerAccess) 
 @router.get("/{slug}")
 def get_project(slug: str, access: ProjectRead) -> ProjectOut:
     return ProjectOut.model_validate(access.required_project)
+
+
+@router.patch("/{slug}")
+def update_project(
+    slug: str, data: ProjectUpdate, db: SessionDep, access: ProjectManage
+) -> ProjectOut:
+    return ProjectOut.model_validate(service.update(db, access.required_project, data))
 
 
 @router.get("/{slug}/stats")

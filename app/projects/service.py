@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import ItemStatus, Project, ProjectMember, Role, Source, User
 from app.projects import repository
-from app.projects.schemas import CHAT_TEMPLATES, ProjectCreate, Stats
+from app.projects.schemas import CHAT_TEMPLATES, ProjectCreate, ProjectUpdate, Stats
 from app.users import repository as users_repository
 
 
@@ -26,10 +26,31 @@ def create(db: Session, user: User, data: ProjectCreate) -> Project:
         system_prompt=data.system_prompt,
         chat_template=data.chat_template,
         created_by_id=user.id,
+        min_submissions=data.min_submissions,
+        approvals_required=data.approvals_required,
+        annotators_edit_prompts=data.annotators_edit_prompts,
+        label_tags=data.label_tags,
     )
     repository.add(db, project)
     # The creator runs the project; admins see every project without a membership.
     repository.add(db, ProjectMember(project_id=project.id, user_id=user.id, role=Role.engineer))
+    return project
+
+
+def update(db: Session, project: Project, data: ProjectUpdate) -> Project:
+    """Change a project's settings. Raising `min_submissions` opens more labeling slots the
+    next time the queue is asked for an item; lowering it never discards submitted labels."""
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("chat_template") not in (None, *CHAT_TEMPLATES):
+        raise Invalid(
+            f"unknown chat template '{changes['chat_template']}'; use one of {CHAT_TEMPLATES}"
+        )
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if key == "name":
+            value = value.strip() or project.slug
+        setattr(project, key, value)
     return project
 
 

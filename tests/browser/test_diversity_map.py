@@ -9,33 +9,21 @@ and opens an item by clicking its point."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import ConsoleMessage, Dialog, Page, expect, sync_playwright
-from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.db import make_engine, make_session_factory, session_scope
+from app.db import session_scope
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
-from app.jobs import dispatch
-from app.jobs.runner import run_job
-from app.main import create_app
-from app.migrate import upgrade
 from app.models import ItemStatus, Role
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
+from tests.browser.conftest import CHROMIUM, Server
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 EMAIL, PASSWORD = "eng@example.com", "browser test password"
 SLUG = "diverse"
@@ -51,58 +39,9 @@ pytestmark = [
 ]
 
 
-@dataclass
-class ThreadDispatcher:
-    """Runs each job in its own thread, the way a worker would pick it up."""
-
-    factory: sessionmaker[Session]
-
-    def send(self, job_id: int) -> None:
-        threading.Thread(
-            target=run_job, args=(job_id, self.factory), kwargs={"heartbeat_s": 5.0}, daemon=True
-        ).start()
-
-
-@dataclass
-class Server:
-    url: str
-    factory: sessionmaker[Session]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    monkeypatch.setenv("TRELLIS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TRELLIS_SECRET_KEY", "browser-test-secret-key-0123456789")
-    settings = Settings()
-    url = settings.effective_database_url
-    upgrade(url)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    previous = dispatch.set_dispatcher(ThreadDispatcher(factory))
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, factory), host="127.0.0.1", port=port, log_level="warning", ws="none"
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", factory)
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
-        dispatch.set_dispatcher(previous)
-        engine.dispose()
+def server(live_server: Server) -> Server:
+    return live_server
 
 
 def _seed(server: Server, tmp_path: Path) -> None:

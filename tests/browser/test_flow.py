@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import ConsoleMessage, Dialog, Request, expect, sync_playwright
-from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.db import make_engine, make_session_factory, session_scope
-from app.jobs import dispatch
-from app.jobs.runner import run_job
-from app.main import create_app
-from app.migrate import upgrade
+from app.db import session_scope
 from app.models import Role
 from app.users import service as users
+from tests.browser.conftest import CHROMIUM, Server
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL, PASSWORD = "admin@example.com", "browser test password"
 PAGE_SIZE = 4  # the sample has 6 rows, so the list needs "Load more"
@@ -45,55 +34,12 @@ pytestmark = [
 ]
 
 
-@dataclass
-class ThreadDispatcher:
-    """Runs each job in its own thread, the way a worker would pick it up."""
-
-    factory: sessionmaker[Session]
-
-    def send(self, job_id: int) -> None:
-        threading.Thread(
-            target=run_job, args=(job_id, self.factory), kwargs={"heartbeat_s": 5.0}, daemon=True
-        ).start()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("TRELLIS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TRELLIS_SECRET_KEY", "browser-test-secret-key-0123456789")
-    monkeypatch.setenv("TRELLIS_PAGE_SIZE", str(PAGE_SIZE))
-    settings = Settings()
-    url = settings.effective_database_url
-    upgrade(url)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    with session_scope(factory) as db:
+def server(start_server: Callable[..., Server]) -> str:
+    live = start_server(TRELLIS_PAGE_SIZE=str(PAGE_SIZE))
+    with session_scope(live.factory) as db:
         users.create_user(db, email=EMAIL, password=PASSWORD, role=Role.admin)
-    previous = dispatch.set_dispatcher(ThreadDispatcher(factory))
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, factory), host="127.0.0.1", port=port, log_level="warning", ws="none"
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
-        dispatch.set_dispatcher(previous)
-        engine.dispose()
+    return live.url
 
 
 def _conversation(*turns: str, system: str = "") -> dict[str, list[dict[str, str]]]:

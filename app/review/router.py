@@ -1,0 +1,7 @@
+"""Review REST API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/projects/{slug}", tags=["review"])
