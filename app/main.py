@@ -38,6 +38,7 @@ def create_app(
     from app.contamination import pages as contamination_pages
     from app.contamination import router as contamination
     from app.dashboard import pages as dashboard_pages
+    from app.dashboard import router as dashboard
     from app.diversity import pages as diversity_pages
     from app.diversity import router as diversity
     from app.evalsets import pages as evalset_pages
@@ -68,7 +69,7 @@ def create_app(
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
         evalsets, evalset_pages, contamination, contamination_pages, selections,
         diversity, diversity_pages, labeling, labeling_pages, review, review_pages,
-        dashboard_pages,
+        dashboard, dashboard_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -1,4 +1,5 @@
-"""Project pages: the list, the create form, the overview and its members."""
+"""Project pages: the list, the create form, the overview and its members, and the settings
+form (name, texts, chat template and the labeling and review rules)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from fastapi.responses import Response
 from app.auth.policy import Access, EngineerAccess, ProjectManage, ProjectRead, SignedIn
 from app.errors import Conflict, Invalid, NotFound
 from app.jobs import service as jobs
-from app.models import Role
+from app.models import Project, Role
 from app.projects import service
-from app.projects.schemas import CHAT_TEMPLATES, MemberSet, ProjectCreate
+from app.projects.schemas import CHAT_TEMPLATES, MemberSet, ProjectCreate, ProjectUpdate
 from app.web.deps import SessionDep
 from app.web.pages import redirect_after_post, validate_form
 from app.web.templating import render
@@ -135,3 +136,87 @@ def set_member(
         else:
             return redirect_after_post(request, f"/projects/{slug}#members")
     return _overview(request, db, access, 422, member_errors=errors, member_form=form)
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def split_tags(text: str) -> list[str]:
+    """Tags typed one per line or separated by commas (blank entries dropped)."""
+    return [tag for line in text.splitlines() for tag in line.split(",") if tag.strip()]
+
+
+def _settings_form(project: Project) -> dict[str, Any]:
+    return {
+        "name": project.name,
+        "description": project.description,
+        "guidelines": project.guidelines,
+        "system_prompt": project.system_prompt,
+        "chat_template": project.chat_template,
+        "min_submissions": str(project.min_submissions),
+        "approvals_required": str(project.approvals_required),
+        "annotators_edit_prompts": project.annotators_edit_prompts,
+        "label_tags": "\n".join(project.label_tags),
+    }
+
+
+def _settings_page(
+    request: Request,
+    form: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    saved: bool = False,
+    status_code: int = 200,
+) -> Response:
+    context = {"form": form, "errors": errors, "chat_templates": CHAT_TEMPLATES, "saved": saved}
+    return render(
+        request,
+        "projects/settings.html",
+        context,
+        partial="projects/_settings_form.html",
+        status_code=status_code,
+    )
+
+
+@router.get("/projects/{slug}/settings")
+def project_settings(request: Request, slug: str, access: ProjectManage) -> Response:
+    saved = request.query_params.get("saved") == "1"
+    return _settings_page(request, _settings_form(access.required_project), {}, saved=saved)
+
+
+@router.post("/projects/{slug}/settings")
+def update_settings(
+    request: Request,
+    slug: str,
+    db: SessionDep,
+    access: ProjectManage,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    guidelines: Annotated[str, Form()] = "",
+    system_prompt: Annotated[str, Form()] = "",
+    chat_template: Annotated[str, Form()] = "",
+    min_submissions: Annotated[str, Form()] = "",
+    approvals_required: Annotated[str, Form()] = "",
+    annotators_edit_prompts: Annotated[str | None, Form()] = None,
+    label_tags: Annotated[str, Form()] = "",
+) -> Response:
+    form: dict[str, Any] = {
+        "name": name.strip(),
+        "description": description,
+        "guidelines": guidelines,
+        "system_prompt": system_prompt,
+        "chat_template": chat_template,
+        "min_submissions": min_submissions.strip(),
+        "approvals_required": approvals_required.strip(),
+        "annotators_edit_prompts": annotators_edit_prompts is not None,
+        "label_tags": label_tags,
+    }
+    data, errors = validate_form(ProjectUpdate, {**form, "label_tags": split_tags(label_tags)})
+    if data is not None:
+        try:
+            service.update(db, access.required_project, data)
+        except Invalid as exc:
+            errors = {"chat_template": exc.message}
+        else:
+            return redirect_after_post(request, f"/projects/{slug}/settings?saved=1")
+    return _settings_page(request, form, errors, status_code=422)
