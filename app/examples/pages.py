@@ -1,16 +1,19 @@
-"""SFT example pages: the filtered, keyset-paginated list and one example with its history."""
+"""SFT example pages: the filtered, keyset-paginated list and one example with its history
+(readable diffs; reviewers can revert to any revision)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
-from app.auth.policy import ProjectRead
+from app.auth.policy import Access, ProjectRead, ProjectReview
+from app.errors import Conflict, Invalid
 from app.examples import listing, service
-from app.models import Revision
-from app.users import service as users
+from app.models import Example, Role
+from app.review.history import revision_rows
 from app.web.deps import SessionDep
 from app.web.pages import (
     VARY_HTMX,
@@ -18,11 +21,16 @@ from app.web.pages import (
     list_filter,
     list_template,
     preview,
+    redirect_after_post,
     settings_of,
 )
 from app.web.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+def role_at_least(access: Access, role: Role) -> bool:
+    return access.project_role is not None and access.project_role.rank >= role.rank
 
 
 @router.get("/projects/{slug}/examples")
@@ -39,31 +47,60 @@ def examples(request: Request, slug: str, db: SessionDep, access: ProjectRead) -
     return render(request, list_template(request, "examples"), context, headers=VARY_HTMX)
 
 
-def revision_rows(db: SessionDep, revisions: list[Revision]) -> list[dict[str, Any]]:
-    """Each revision with its author's email and the names of the fields it changed."""
-    emails: dict[int, str] = {}
-    rows = []
-    for revision in revisions:
-        author = None
-        if revision.user_id is not None:
-            if revision.user_id not in emails:
-                found = users.get(db, revision.user_id)
-                emails[revision.user_id] = found.email if found else f"user {revision.user_id}"
-            author = emails[revision.user_id]
-        before, after = revision.before or {}, revision.after or {}
-        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        rows.append({"revision": revision, "author": author, "changed": changed})
-    return rows
+def can_make_pair(example: Example) -> bool:
+    """A pair needs a prompt followed by an assistant response to compare against."""
+    roles = [m.get("role") for m in example.messages]
+    return not example.needs_response and "assistant" in roles[1:]
 
 
-@router.get("/projects/{slug}/examples/{example_id}")
-def example_detail(
-    request: Request, slug: str, example_id: int, db: SessionDep, access: ProjectRead
+def _detail_page(
+    request: Request,
+    db: Session,
+    access: Access,
+    example_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     project = access.required_project
     example = service.get(db, project, example_id)
     context = {
         "example": example,
         "revisions": revision_rows(db, service.revisions(db, project, example_id)),
+        "can_review": role_at_least(access, Role.reviewer),
+        "can_make_pair": can_make_pair(example),
+        "revert_url": f"/projects/{project.slug}/examples/{example_id}/revert",
+        "error": error,
     }
-    return render(request, "examples/detail.html", context)
+    return render(request, "examples/detail.html", context, status_code=status_code)
+
+
+@router.get("/projects/{slug}/examples/{example_id}")
+def example_detail(
+    request: Request, slug: str, example_id: int, db: SessionDep, access: ProjectRead
+) -> Response:
+    return _detail_page(request, db, access, example_id)
+
+
+@router.post("/projects/{slug}/examples/{example_id}/revert")
+def revert_example(
+    request: Request,
+    slug: str,
+    example_id: int,
+    db: SessionDep,
+    access: ProjectReview,
+    revision_id: Annotated[int, Form()],
+    version: Annotated[int, Form()],
+    before: Annotated[bool, Form()] = False,
+) -> Response:
+    """Revert from the history list; a stale page or a no-op shows the reason above it."""
+    project = access.required_project
+    try:
+        service.revert(
+            db, project, access.required_user, example_id, revision_id, version, before=before
+        )
+    except (Conflict, Invalid) as exc:
+        return _detail_page(
+            request, db, access, example_id, error=exc.message, status_code=exc.status_code
+        )
+    return redirect_after_post(request, f"/projects/{slug}/examples/{example_id}#history")

@@ -4,9 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.auth.policy import ProjectAnnotate, ProjectRead
+from app.auth.policy import ProjectAnnotate, ProjectRead, ProjectReview
 from app.examples import listing, service
 from app.examples.schemas import ExampleOut, ExampleUpdate, ListFilter, Page
+from app.pairs import service as pairs
+from app.pairs.schemas import PairFromExample, PairOut
+from app.review.schemas import RevertIn
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects/{slug}/examples", tags=["examples"])
@@ -36,3 +39,36 @@ def update_example(
 ) -> ExampleOut:
     example = service.update(db, access.required_project, example_id, access.required_user, data)
     return ExampleOut.model_validate(example)
+
+
+@router.post("/{example_id}/revert")
+def revert_example(
+    slug: str, example_id: int, data: RevertIn, db: SessionDep, access: ProjectReview
+) -> ExampleOut:
+    """Restore the example as it was right after a revision (or before it, with `before`)."""
+    example = service.revert(
+        db,
+        access.required_project,
+        access.required_user,
+        example_id,
+        data.revision_id,
+        data.version,
+        before=data.before,
+    )
+    return ExampleOut.model_validate(example)
+
+
+@router.post("/{example_id}/pairs", status_code=201)
+def pair_from_example(
+    slug: str, example_id: int, data: PairFromExample, db: SessionDep, access: ProjectAnnotate
+) -> PairOut:
+    """Make a preference pair: the example's last assistant turn against your alternative."""
+    pair = pairs.create_from_example(
+        db,
+        access.required_project,
+        access.required_user,
+        example_id,
+        data.alternative,
+        data.better,
+    )
+    return PairOut.model_validate(pair)

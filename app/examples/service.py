@@ -13,10 +13,13 @@ from app.errors import Conflict, Invalid, NotFound
 from app.examples.listing import list_items
 from app.examples.schemas import ExampleUpdate, ListFilter
 from app.formats import RecordInvalid, example_hash, parse_record
-from app.models import Example, ItemKind, Project, Revision, User
+from app.models import Example, ItemKind, ItemStatus, Project, Revision, User
 from app.models.base import utcnow
+from app.review import changes as review_changes
 
 TRACKED = ("messages", "tags", "rating", "status", "split")
+# What a revert restores: the conversation, tags, rating and status (not the export split).
+RESTORED = ("messages", "tags", "rating", "status")
 
 
 def list_examples(
@@ -42,6 +45,28 @@ def snapshot(example: Example) -> dict[str, Any]:
     }
 
 
+def _set_messages(db: Session, project: Project, example: Example, messages: Any) -> None:
+    """Validate and hash the conversation the way the import does; 409 when another example
+    already holds it."""
+    try:
+        parsed = parse_record({"messages": messages, "tools": example.tools}, "messages")
+    except RecordInvalid as exc:
+        raise Invalid(f"field {exc.field}: {exc.message}") from exc
+    new_hash = example_hash(parsed.messages, example.tools)  # type: ignore[union-attr]
+    clash = db.scalar(
+        select(Example.id).where(
+            Example.project_id == project.id,
+            Example.content_hash == new_hash,
+            Example.id != example.id,
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"example {clash} already holds exactly this conversation")
+    example.messages = parsed.messages  # type: ignore[union-attr]
+    example.needs_response = parsed.needs_response  # type: ignore[union-attr]
+    example.content_hash = new_hash
+
+
 def update(
     db: Session, project: Project, example_id: int, user: User, data: ExampleUpdate
 ) -> Example:
@@ -55,25 +80,7 @@ def update(
     before = snapshot(example)
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     if "messages" in changes:
-        try:
-            parsed = parse_record(
-                {"messages": changes["messages"], "tools": example.tools}, "messages"
-            )
-        except RecordInvalid as exc:
-            raise Invalid(f"field {exc.field}: {exc.message}") from exc
-        new_hash = example_hash(parsed.messages, example.tools)  # type: ignore[union-attr]
-        clash = db.scalar(
-            select(Example.id).where(
-                Example.project_id == project.id,
-                Example.content_hash == new_hash,
-                Example.id != example.id,
-            )
-        )
-        if clash is not None:
-            raise Conflict(f"example {clash} already holds exactly this conversation")
-        example.messages = parsed.messages  # type: ignore[union-attr]
-        example.needs_response = parsed.needs_response  # type: ignore[union-attr]
-        example.content_hash = new_hash
+        _set_messages(db, project, example, changes["messages"])
     for key in ("tags", "rating", "status", "split"):
         if key in changes:
             setattr(example, key, changes[key])
@@ -103,10 +110,38 @@ def update(
 
 def revisions(db: Session, project: Project, example_id: int) -> list[Revision]:
     get(db, project, example_id)
-    return list(
-        db.scalars(
-            select(Revision)
-            .where(Revision.item_kind == ItemKind.example.value, Revision.item_id == example_id)
-            .order_by(Revision.id.desc())
-        )
+    return review_changes.revisions_of(db, ItemKind.example, example_id)
+
+
+def revert(
+    db: Session,
+    project: Project,
+    user: User,
+    example_id: int,
+    revision_id: int,
+    version: int,
+    *,
+    before: bool = False,
+) -> Example:
+    """Restore the example as it was right after revision `revision_id` (before it with
+    `before=True`); recorded as a new "revert" revision."""
+    kind = ItemKind.example
+    example = get(db, project, example_id)
+    current = snapshot(example)
+    review_changes.check_version(kind, example, version, current)
+    target = review_changes.revert_target(
+        db, kind, example, revision_id, current, RESTORED, before=before
     )
+    if all(target[key] == current[key] for key in RESTORED):
+        raise Invalid(f"example {example_id} already is as it was at revision {revision_id}")
+    if target["messages"] != current["messages"]:
+        _set_messages(db, project, example, target["messages"])
+    example.tags = list(target["tags"] or [])
+    example.rating = target["rating"]
+    review_changes.set_status(db, project, kind, example, ItemStatus(target["status"]))
+    point = "before" if before else "after"
+    after = {**snapshot(example), "reverted_to": f"{point} revision {revision_id}"}
+    review_changes.record(db, project, user, kind, example, "revert", current, after)
+    if after["messages"] != current["messages"]:
+        review_changes.content_changed(db, project, user, kind, example.id)
+    return example
