@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import get_settings
 
 AFTER_COMMIT_KEY = "trellis_after_commit"
+SQLITE_BEGIN = "trellis_sqlite_begin"
+"""Execution option: "IMMEDIATE" makes a SQLite transaction take the write lock when it begins."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -63,7 +65,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        mode = conn.get_execution_options().get(SQLITE_BEGIN)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,9 @@ from app.web.pages import redirect_after_post, settings_of, validate_form
 from app.web.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-IMPORT_STATUSES = (ItemStatus.submitted, ItemStatus.approved)
+# Complete rows start pending (in the labeling queue), submitted (waiting for review) or approved.
+IMPORT_STATUSES = (ItemStatus.draft, ItemStatus.submitted, ItemStatus.approved)
+STATUS_LABELS = {ItemStatus.draft: "pending (labeling queue)"}
 DEFAULT_FORM = {"format": "", "source": Source.imported.value, "status": ItemStatus.submitted.value}
 
 
@@ -30,7 +32,7 @@ def _import_page(
         "errors": errors,
         "format_options": [("", "auto-detect"), *((name, name) for name in FORMATS)],
         "sources": list(Source),
-        "statuses": IMPORT_STATUSES,
+        "statuses": [(s.value, STATUS_LABELS.get(s, s.value)) for s in IMPORT_STATUSES],
         "max_bytes": settings_of(request).upload_max_bytes,
     }
     return render(
@@ -59,7 +61,7 @@ def _check_options(form: dict[str, str]) -> tuple[ImportOptions | None, dict[str
             "format", f"unknown format; use auto-detect or one of {', '.join(FORMATS)}"
         )
     if form["status"] not in IMPORT_STATUSES:
-        errors.setdefault("status", "imported rows start as submitted or approved")
+        errors.setdefault("status", "imported rows start as pending, submitted or approved")
     if form["generator"] and form["source"] != Source.synthetic.value:
         errors.setdefault("generator", "a generator only applies to synthetic rows")
     return (options if not errors else None), errors

@@ -25,7 +25,9 @@ def create_import(
     source: Annotated[Source, Form()] = Source.imported,
     generator: Annotated[str | None, Form()] = None,
     skip_invalid: Annotated[bool, Form()] = False,
-    status: Annotated[ItemStatus, Form()] = ItemStatus.submitted,
+    status: Annotated[
+        ItemStatus, Form(description="draft sends the rows to the labeling queue")
+    ] = ItemStatus.submitted,
 ) -> JobOut:
     """Upload a file; the import runs as a job (poll GET /api/jobs/{id})."""
     settings = request.app.state.settings

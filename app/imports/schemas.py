@@ -12,7 +12,10 @@ class ImportOptions(BaseModel):
     skip_invalid: bool = False
     status: ItemStatus = Field(
         default=ItemStatus.submitted,
-        description="status of complete imported rows (rows that need a response are drafts)",
+        description=(
+            "status of complete imported rows: draft (pending: sent to the labeling queue), "
+            "submitted (waiting for review) or approved; rows that need a response are drafts"
+        ),
     )
 
 

@@ -1,7 +1,251 @@
-"""Labeling pages."""
+"""Labeling pages: the start page (queue counts, guidelines, start buttons), the labeling view
+of an example or a pair (keyboard driven, drafts autosaved by static/labeling.js), and the
+conflict view when a save meets a newer version (both texts side by side, keep mine / take
+theirs). The view's form is a plain POST that answers 303 to the next item."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from app.auth.policy import Access, ProjectAnnotate
+from app.errors import AppError, Conflict, Forbidden, Invalid
+from app.labeling import forms, queue, service
+from app.labeling.queue import Item
+from app.labeling.router import KINDS, KindSlug
+from app.labeling.schemas import SubmitIn
+from app.models import ItemKind, LabelState
+from app.models.base import utcnow
+from app.web.deps import SessionDep, WritesOnRead
+from app.web.pages import redirect_after_post, settings_of, validate_form
+from app.web.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+SLUGS = {kind: slug for slug, kind in KINDS.items()}
+NOUNS = {ItemKind.example: "example", ItemKind.pair: "pair"}
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(_form)]
+
+
+def _start_url(slug: str) -> str:
+    return f"/projects/{slug}/label"
+
+
+def _item_url(slug: str, kind: ItemKind, item_id: int) -> str:
+    return f"/projects/{slug}/label/{SLUGS[kind]}/{item_id}"
+
+
+@router.get("/projects/{slug}/label")
+def start(
+    _lock: WritesOnRead, request: Request, slug: str, db: SessionDep, access: ProjectAnnotate
+) -> Response:
+    project, user, now = access.required_project, access.required_user, utcnow()
+    empty = request.query_params.get("empty")
+    context = {
+        "project_tab": "label",
+        "queues": [
+            (SLUGS[kind], NOUNS[kind], queue.counts(db, project, user, kind, now))
+            for kind in (ItemKind.example, ItemKind.pair)
+        ],
+        "empty": empty if empty in KINDS else None,
+        "just_done": request.query_params.get("done") or None,
+    }
+    return render(request, "labeling/start.html", context)
+
+
+def _to_next(
+    request: Request, db: Session, access: Access, kind: ItemKind, *, done: str = ""
+) -> Response:
+    project = access.required_project
+    found = queue.next_item(
+        db,
+        project,
+        access.required_user,
+        kind,
+        utcnow(),
+        lease_s=settings_of(request).label_lease_s,
+    )
+    if found is None:
+        suffix = f"&done={done}" if done else ""
+        return redirect_after_post(
+            request, f"{_start_url(project.slug)}?empty={SLUGS[kind]}{suffix}"
+        )
+    url = _item_url(project.slug, kind, found.item.id)
+    return redirect_after_post(request, f"{url}?done={done}" if done else url)
+
+
+@router.post("/projects/{slug}/label/{kind}/next")
+def start_next(
+    request: Request,
+    slug: str,
+    kind: KindSlug,
+    db: SessionDep,
+    access: ProjectAnnotate,
+) -> Response:
+    return _to_next(request, db, access, KINDS[kind])
+
+
+def _view(
+    request: Request,
+    db: Session,
+    access: Access,
+    kind: ItemKind,
+    item: Item,
+    state: forms.FormState,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    project, user = access.required_project, access.required_user
+    label = queue.label_of(db, kind, item.id, user)
+    order = service.pair_order(user.id, item.id) if kind is ItemKind.pair else None
+    returned = label is not None and label.state is LabelState.returned
+    context: dict[str, Any] = {
+        "project_tab": "label",
+        "kind": kind.value,
+        "kind_slug": SLUGS[kind],
+        "item": item,
+        "label": label,
+        "state": state,
+        "sides": [(name, getattr(item, side)) for name, side in zip("AB", order, strict=True)]
+        if order
+        else [],
+        "can_edit_prompts": service.may_edit_prompts(project, access.project_role),
+        "new_turn_roles": forms.NEW_TURN_ROLES
+        if service.may_edit_prompts(project, access.project_role)
+        else ("assistant",),
+        "returned_comment": queue.returned_comment(db, kind, item.id) if returned else None,
+        "finished": label is not None
+        and label.state in (LabelState.submitted, LabelState.discarded),
+        "in_queue": item.status in queue.QUEUE_STATUSES or returned,
+        "error": error,
+        "just_done": request.query_params.get("done") or None,
+        "action_url": _item_url(project.slug, kind, item.id),
+        "draft_url": f"/api/projects/{project.slug}/labels/{SLUGS[kind]}/{item.id}/draft",
+    }
+    return render(request, "labeling/item.html", context, status_code=status_code)
+
+
+@router.get("/projects/{slug}/label/{kind}/{item_id}")
+def item_view(
+    request: Request,
+    slug: str,
+    kind: KindSlug,
+    item_id: int,
+    db: SessionDep,
+    access: ProjectAnnotate,
+) -> Response:
+    item_kind = KINDS[kind]
+    item = queue.get_item(db, access.required_project, item_kind, item_id)
+    label = queue.label_of(db, item_kind, item.id, access.required_user)
+    choice = ""
+    if label is not None and item_kind is ItemKind.pair:
+        order = service.pair_order(access.required_user.id, item.id)
+        choice = service.choice_from_preference(label.preference, order)
+    return _view(request, db, access, item_kind, item, forms.from_label(item, label, choice))
+
+
+def _conflict(
+    request: Request,
+    access: Access,
+    kind: ItemKind,
+    item: Item,
+    state: forms.FormState,
+    exc: Conflict,
+) -> Response:
+    details: dict[str, Any] = exc.details
+    mine = details["mine"]["messages"]
+    context = {
+        "project_tab": "label",
+        "kind_slug": SLUGS[kind],
+        "item": item,
+        "message": exc.message,
+        "mine": mine,
+        "mine_json": json.dumps(mine, ensure_ascii=False),
+        "theirs": details["current"]["messages"],
+        "current_version": details["current_version"],
+        "state": state,
+        "action_url": _item_url(access.required_project.slug, kind, item.id),
+    }
+    return render(request, "labeling/conflict.html", context, status_code=409)
+
+
+@router.post("/projects/{slug}/label/{kind}/{item_id}")
+def act(
+    request: Request,
+    slug: str,
+    kind: KindSlug,
+    item_id: int,
+    form: PostedForm,
+    db: SessionDep,
+    access: ProjectAnnotate,
+) -> Response:
+    """The view's buttons: action=submit | skip | discard (then on to the next item), or
+    take_theirs (drop the autosaved edits and reload). A refusal re-renders the view with the
+    reason and the posted values; a version conflict shows both texts side by side."""
+    project, user = access.required_project, access.required_user
+    item_kind = KINDS[kind]
+    item = queue.get_item(db, project, item_kind, item_id)
+    action = form.get("action")
+    if action == "take_theirs":
+        service.clear_draft_edits(db, project, user, item_kind, item.id)
+        return redirect_after_post(request, _item_url(project.slug, item_kind, item.id))
+    if action not in ("submit", "skip", "discard"):
+        raise Invalid("action must be submit, skip, discard or take_theirs")
+    state = forms.from_form(form, item)
+    try:
+        return _apply(request, db, access, item_kind, item, state, str(action))
+    except Conflict as exc:
+        if isinstance(exc.details, dict) and "mine" in exc.details:
+            return _conflict(request, access, item_kind, item, state, exc)
+        error: AppError = exc
+    except (Invalid, Forbidden) as exc:
+        error = exc
+    return _view(request, db, access, item_kind, item, state, error=error.message,
+                 status_code=error.status_code)  # fmt: skip
+
+
+def _apply(
+    request: Request,
+    db: Session,
+    access: Access,
+    kind: ItemKind,
+    item: Item,
+    state: forms.FormState,
+    action: str,
+) -> Response:
+    project, user, now = access.required_project, access.required_user, utcnow()
+    lease_s = settings_of(request).label_lease_s
+    if action == "skip":
+        queue.skip(db, project, kind, item.id, user, now)
+        return _to_next(request, db, access, kind, done="skipped")
+    if action == "discard":
+        service.discard(db, project, user, kind, item.id, state.note, now, lease_s=lease_s)
+        return _to_next(request, db, access, kind, done="discarded")
+    order = service.pair_order(user.id, item.id) if kind is ItemKind.pair else None
+    data, errors = validate_form(
+        SubmitIn,
+        {
+            "version": state.version,
+            "messages": state.messages(item),
+            "rating": state.rating,
+            "tags": state.tags,
+            "note": state.note,
+            "preference": service.preference_from_choice(state.choice, order) if order else None,
+        },
+    )
+    if data is None:
+        raise Invalid("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    service.submit(db, project, user, access.project_role, kind, item.id, data, now,
+                   lease_s=lease_s)  # fmt: skip
+    return _to_next(request, db, access, kind, done="submitted")

@@ -8,12 +8,22 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import SQLITE_BEGIN
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def get_db(request: Request) -> Iterator[Session]:
     # Cached per request by FastAPI, so the policy and the route share one session.
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
     try:
+        if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
+            # A deferred SQLite transaction that reads (the policy's session lookup) and then
+            # writes fails at once with "database is locked" when another connection committed
+            # in between: busy_timeout does not cover a snapshot that can't be upgraded. Write
+            # requests therefore take the write lock up front and wait their turn.
+            session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
         yield session
         session.commit()
     except BaseException:
@@ -27,3 +37,13 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def _writes_on_read(db: SessionDep) -> None:
+    """For the few GET routes that write (lazy bookkeeping): on SQLite, take the write lock when
+    the request's transaction begins, as write requests do. Declare it before the policy."""
+    if db.get_bind().dialect.name == "sqlite" and not db.in_transaction():
+        db.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+
+
+WritesOnRead = Annotated[None, Depends(_writes_on_read)]

@@ -1,0 +1,245 @@
+"""Label slots, the queue's storage: creating the missing ones in bulk, and claiming one.
+
+An item in the queue (status draft or needs_revision) needs `project.min_submissions` slots.
+A slot is free, leased to one annotator until `lease_expires_at`, or done. The claim walks
+`ix_label_slots_queue` in order and locks the first row that qualifies: PostgreSQL with
+`FOR UPDATE SKIP LOCKED` (concurrent annotators skip each other's rows instead of waiting),
+SQLite with a guarded UPDATE and a retry. Missing slots are created with one INSERT ... SELECT,
+at most every SYNC_INTERVAL_S per project per process and whenever a claim finds nothing, never
+per request. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from app.models import (
+    Example,
+    ItemKind,
+    ItemStatus,
+    Label,
+    LabelSlot,
+    LabelState,
+    PreferencePair,
+    Project,
+    User,
+)
+from app.models.base import UTCDateTime
+
+Item = Example | PreferencePair
+MODELS: dict[ItemKind, type[Example] | type[PreferencePair]] = {
+    ItemKind.example: Example,
+    ItemKind.pair: PreferencePair,
+}
+QUEUE_STATUSES = (ItemStatus.draft, ItemStatus.needs_revision)
+# Labels that keep an item out of this annotator's general queue.
+FINISHED_STATES = (LabelState.submitted, LabelState.discarded, LabelState.returned)
+SYNC_INTERVAL_S = 30.0
+CLAIM_ATTEMPTS = 5
+# pg_advisory_xact_lock(namespace, id) keys: one annotator's "next" calls run one at a time
+# (so nobody ends up holding two slots of one item), and one slot sync per project at a time.
+USER_LOCK = 0x7E11
+SYNC_LOCK = 0x7E12
+
+# (project id, project created_at, kind, min_submissions) -> monotonic time of the last sync.
+# created_at guards against a reused id; min_submissions makes a raise sync at once.
+_last_sync: dict[tuple[int, datetime, str, int], float] = {}
+
+
+def is_postgres(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+def advisory_lock(db: Session, namespace: int, key: int) -> None:
+    if is_postgres(db):
+        db.execute(select(func.pg_advisory_xact_lock(namespace, key)))
+
+
+def _slot_numbers(count: int) -> Any:
+    numbers = [select(literal(i, Integer).label("slot")) for i in range(max(count, 1))]
+    return (numbers[0] if len(numbers) == 1 else union_all(*numbers)).subquery("n")
+
+
+def insert_missing_slots(
+    db: Session, project: Project, kind: ItemKind, now: datetime, item_id: int | None = None
+) -> int:
+    model = MODELS[kind]
+    numbers = _slot_numbers(project.min_submissions)
+    existing = exists().where(
+        LabelSlot.item_kind == kind.value,
+        LabelSlot.item_id == model.id,
+        LabelSlot.slot == numbers.c.slot,
+    )
+    rows = (
+        select(
+            literal(project.id, Integer),
+            literal(kind.value),
+            model.id,
+            numbers.c.slot,
+            bindparam("now", now, type_=UTCDateTime()),
+            false(),
+        )
+        .select_from(model)
+        .join(numbers, true())
+        .where(model.project_id == project.id, model.status.in_(QUEUE_STATUSES), ~existing)
+        .order_by(model.id, numbers.c.slot)
+    )
+    if item_id is not None:
+        rows = rows.where(model.id == item_id)
+    insert = postgresql.insert if is_postgres(db) else sqlite.insert
+    stmt = (
+        insert(LabelSlot)
+        .from_select(["project_id", "item_kind", "item_id", "slot", "queued_at", "done"], rows)
+        .on_conflict_do_nothing()
+    )
+    result = db.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def sync_slots(
+    db: Session, project: Project, kind: ItemKind, now: datetime, *, force: bool = False
+) -> int:
+    """Create the missing slots of every queued item (in bulk); throttled unless `force`.
+    Returns how many were created (0 when throttled)."""
+    key = (project.id, project.created_at, kind.value, project.min_submissions)
+    if not force and time.monotonic() - _last_sync.get(key, float("-inf")) < SYNC_INTERVAL_S:
+        return 0
+    advisory_lock(db, SYNC_LOCK, project.id)
+    created = insert_missing_slots(db, project, kind, now)
+    _last_sync[key] = time.monotonic()
+    return created
+
+
+def is_free(now: datetime) -> Any:
+    return or_(LabelSlot.user_id.is_(None), LabelSlot.lease_expires_at < now)
+
+
+def claimable(
+    project: Project, kind: ItemKind, user: User, now: datetime, *, or_held: bool = False
+) -> list[Any]:
+    """Conditions on LabelSlot for a slot this user may take now (or, with `or_held`, one
+    they already hold under a valid lease)."""
+    model = MODELS[kind]
+    mine = aliased(LabelSlot)
+    free = is_free(now)
+    if or_held:
+        free = or_(free, LabelSlot.user_id == user.id)
+    return [
+        LabelSlot.project_id == project.id,
+        LabelSlot.item_kind == kind.value,
+        LabelSlot.done == false(),
+        LabelSlot.slot < project.min_submissions,
+        free,
+        # never two slots of one item for one annotator
+        ~exists().where(
+            mine.item_kind == kind.value,
+            mine.item_id == LabelSlot.item_id,
+            mine.user_id == user.id,
+            mine.id != LabelSlot.id,
+        ),
+        ~exists().where(
+            Label.project_id == project.id,
+            Label.item_kind == kind.value,
+            Label.item_id == LabelSlot.item_id,
+            Label.user_id == user.id,
+            Label.state.in_(FINISHED_STATES),
+        ),
+        exists().where(model.id == LabelSlot.item_id, model.status.in_(QUEUE_STATUSES)),
+    ]
+
+
+def lock_candidate(db: Session, query: Select[Any]) -> Select[Any]:
+    if is_postgres(db):
+        return query.with_for_update(skip_locked=True, of=LabelSlot)
+    return query
+
+
+def take(db: Session, slot_id: int, user: User, now: datetime, lease_s: int) -> bool:
+    """The guarded UPDATE: only a slot that is still free becomes this user's."""
+    result = db.execute(
+        update(LabelSlot)
+        .where(LabelSlot.id == slot_id, LabelSlot.done == false(), is_free(now))
+        .values(user_id=user.id, lease_expires_at=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def claim(
+    db: Session, project: Project, kind: ItemKind, user: User, now: datetime, lease_s: int
+) -> LabelSlot | None:
+    tried: list[int] = []
+    for _ in range(CLAIM_ATTEMPTS):
+        query = (
+            select(LabelSlot.id)
+            .where(*claimable(project, kind, user, now))
+            .order_by(LabelSlot.queued_at, LabelSlot.id)
+            .limit(1)
+        )
+        if tried:
+            query = query.where(LabelSlot.id.not_in(tried))
+        slot_id = db.scalar(lock_candidate(db, query))
+        if slot_id is None:
+            return None
+        if take(db, slot_id, user, now, lease_s):
+            slot = db.get(LabelSlot, slot_id, populate_existing=True)
+            assert slot is not None
+            return slot
+        tried.append(slot_id)
+    return None
+
+
+def own_slot(db: Session, kind: ItemKind, item_id: int, user: User) -> LabelSlot | None:
+    return db.scalar(
+        select(LabelSlot)
+        .where(
+            LabelSlot.item_kind == kind.value,
+            LabelSlot.item_id == item_id,
+            LabelSlot.user_id == user.id,
+        )
+        .order_by(LabelSlot.done, LabelSlot.id)
+        .limit(1)
+    )
+
+
+def valid_lease(
+    db: Session, project: Project, kind: ItemKind, user: User, now: datetime
+) -> LabelSlot | None:
+    return db.scalar(
+        select(LabelSlot)
+        .where(
+            LabelSlot.user_id == user.id,
+            LabelSlot.done == false(),
+            LabelSlot.project_id == project.id,
+            LabelSlot.item_kind == kind.value,
+            LabelSlot.lease_expires_at > now,
+        )
+        .order_by(LabelSlot.queued_at, LabelSlot.id)
+        .limit(1)
+    )
+
+
+def release(slot: LabelSlot, now: datetime, *, to_back: bool = False) -> None:
+    slot.user_id = None
+    slot.lease_expires_at = None
+    if to_back:
+        slot.queued_at = now
