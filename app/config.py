@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     import_batch_rows: int = Field(default=5000, ge=1)
     worker_concurrency: int = Field(default=2, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
+    db_pool_size: int = Field(default=30, ge=1)  # PostgreSQL connections kept per process
     label_lease_s: int = Field(default=900, ge=10)  # how long "next item" reserves an item
     tokenizer_path: Path | None = None  # a tokenizers JSON file for exact token counts in exports
     embedding_model: str | None = None  # a local sentence-transformers dir; default MiniLM

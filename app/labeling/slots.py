@@ -5,12 +5,14 @@ A slot is free, leased to one annotator until `lease_expires_at`, or done. The c
 `ix_label_slots_queue` in order and locks the first row that qualifies: PostgreSQL with
 `FOR UPDATE SKIP LOCKED` (concurrent annotators skip each other's rows instead of waiting),
 SQLite with a guarded UPDATE and a retry. Missing slots are created with one INSERT ... SELECT,
-at most every SYNC_INTERVAL_S per project per process and whenever a claim finds nothing, never
-per request. Nothing here commits.
+at most every SYNC_INTERVAL_S per project per process (only items newer than the last pass, with
+a full pass every FULL_SYNC_INTERVAL_S) and whenever a claim finds nothing, never per request.
+Nothing here commits.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +27,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -54,6 +57,8 @@ QUEUE_STATUSES = (ItemStatus.draft, ItemStatus.needs_revision)
 # Labels that keep an item out of this annotator's general queue.
 FINISHED_STATES = (LabelState.submitted, LabelState.discarded, LabelState.returned)
 SYNC_INTERVAL_S = 30.0
+FULL_SYNC_INTERVAL_S = 600.0
+ANALYZE_AFTER_ROWS = 10_000
 CLAIM_ATTEMPTS = 5
 # pg_advisory_xact_lock(namespace, id) keys: one annotator's "next" calls run one at a time
 # (so nobody ends up holding two slots of one item), and one slot sync per project at a time.
@@ -63,6 +68,10 @@ SYNC_LOCK = 0x7E12
 # (project id, project created_at, kind, min_submissions) -> monotonic time of the last sync.
 # created_at guards against a reused id; min_submissions makes a raise sync at once.
 _last_sync: dict[tuple[int, datetime, str, int], float] = {}
+_sync_guard = threading.Lock()
+_last_full_sync: dict[tuple[int, datetime, str, int], float] = {}
+# ... -> the newest item id the last pass saw.
+_synced_upto: dict[tuple[int, datetime, str, int], int] = {}
 
 
 def is_postgres(db: Session) -> bool:
@@ -80,7 +89,13 @@ def _slot_numbers(count: int) -> Any:
 
 
 def insert_missing_slots(
-    db: Session, project: Project, kind: ItemKind, now: datetime, item_id: int | None = None
+    db: Session,
+    project: Project,
+    kind: ItemKind,
+    now: datetime,
+    item_id: int | None = None,
+    *,
+    after_id: int = 0,
 ) -> int:
     model = MODELS[kind]
     numbers = _slot_numbers(project.min_submissions)
@@ -105,13 +120,15 @@ def insert_missing_slots(
     )
     if item_id is not None:
         rows = rows.where(model.id == item_id)
+    if after_id:
+        rows = rows.where(model.id > after_id)
     insert = postgresql.insert if is_postgres(db) else sqlite.insert
     stmt = (
         insert(LabelSlot)
         .from_select(["project_id", "item_kind", "item_id", "slot", "queued_at", "done"], rows)
         .on_conflict_do_nothing()
     )
-    result = db.execute(stmt)
+    result = db.execute(stmt.execution_options(preserve_rowcount=True))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -119,13 +136,33 @@ def sync_slots(
     db: Session, project: Project, kind: ItemKind, now: datetime, *, force: bool = False
 ) -> int:
     """Create the missing slots of every queued item (in bulk); throttled unless `force`.
-    Returns how many were created (0 when throttled)."""
+    Returns how many were created (0 when throttled).
+
+    Between full passes (every FULL_SYNC_INTERVAL_S, or forced) a pass only looks at items
+    newer than the newest one the last pass saw, an index range instead of an anti-join over
+    the whole project; an item committed out of id order waits for the next full pass."""
     key = (project.id, project.created_at, kind.value, project.min_submissions)
-    if not force and time.monotonic() - _last_sync.get(key, float("-inf")) < SYNC_INTERVAL_S:
-        return 0
+    clock = time.monotonic()
+    with _sync_guard:
+        if not force and clock - _last_sync.get(key, float("-inf")) < SYNC_INTERVAL_S:
+            return 0
+        # Claim this pass before doing it: the other request threads of this process go on
+        # with the slots there are instead of queueing up behind it for a pass of their own.
+        _last_sync[key] = clock
+    full = force or clock - _last_full_sync.get(key, float("-inf")) >= FULL_SYNC_INTERVAL_S
     advisory_lock(db, SYNC_LOCK, project.id)
-    created = insert_missing_slots(db, project, kind, now)
-    _last_sync[key] = time.monotonic()
+    model = MODELS[kind]
+    newest = db.scalar(select(func.max(model.id)).where(model.project_id == project.id)) or 0
+    after_id = 0 if full else _synced_upto.get(key, 0)
+    created = insert_missing_slots(db, project, kind, now, after_id=after_id)
+    if created >= ANALYZE_AFTER_ROWS and is_postgres(db):
+        # The claim's plan depends on how many slots are open: after a bulk insert the
+        # statistics are stale until autovacuum comes round, so refresh them now.
+        db.execute(text("ANALYZE label_slots"))
+    _last_sync[key] = clock
+    _synced_upto[key] = newest
+    if full:
+        _last_full_sync[key] = clock
     return created
 
 
@@ -224,18 +261,21 @@ def own_slot(db: Session, kind: ItemKind, item_id: int, user: User) -> LabelSlot
 def valid_lease(
     db: Session, project: Project, kind: ItemKind, user: User, now: datetime
 ) -> LabelSlot | None:
-    return db.scalar(
-        select(LabelSlot)
-        .where(
-            LabelSlot.user_id == user.id,
-            LabelSlot.done == false(),
-            LabelSlot.project_id == project.id,
-            LabelSlot.item_kind == kind.value,
-            LabelSlot.lease_expires_at > now,
+    # Only the columns of ix_label_slots_user in SQL: given the project and kind too,
+    # PostgreSQL may walk the queue index (every open slot of the project) looking for this
+    # user's rows, since its estimate for either index is "about one row". A user has a
+    # handful of open slots at most, so the rest is filtered and sorted here.
+    held = [
+        slot
+        for slot in db.scalars(
+            select(LabelSlot).where(LabelSlot.user_id == user.id, LabelSlot.done == false())
         )
-        .order_by(LabelSlot.queued_at, LabelSlot.id)
-        .limit(1)
-    )
+        if slot.project_id == project.id
+        and slot.item_kind == kind.value
+        and slot.lease_expires_at is not None
+        and slot.lease_expires_at > now
+    ]
+    return min(held, key=lambda slot: (slot.queued_at, slot.id), default=None)
 
 
 def release(slot: LabelSlot, now: datetime, *, to_back: bool = False) -> None:

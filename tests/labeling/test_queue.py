@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
-from app.labeling import queue, service
+from app.labeling import queue, service, slots
 from app.labeling.schemas import DraftIn, SubmitIn
 from app.models import (
     Example,
@@ -281,3 +281,28 @@ def test_draft_save_keeps_work_and_renews_the_lease(
     assert label.state is LabelState.draft and label.draft == draft and label.rating == 2
     # the lease now runs from the save, so b still can't take it after the first lease's end
     assert _next(db, project, b, start + timedelta(seconds=LEASE + 5)) is None
+
+
+def test_throttled_passes_add_new_items_and_full_passes_catch_the_rest(
+    db: Session, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slot_count() -> int:
+        return int(db.scalar(select(func.count()).select_from(LabelSlot)) or 0)
+
+    make_examples(db, project, 2, prefix="First")
+    late = make_examples(db, project, 1, status=ItemStatus.approved, prefix="Late")[0]
+    assert slots.sync_slots(db, project, ItemKind.example, utcnow(), force=True) == 2
+    # An item that joins the queue later with an id below the last pass's newest (sent back
+    # to pending, or committed out of id order), and a new item above it.
+    late.status = ItemStatus.draft
+    newer = make_examples(db, project, 1, prefix="New")[0]
+    db.commit()
+    assert late.id < newer.id
+    monkeypatch.setattr(slots, "SYNC_INTERVAL_S", 0.0)
+    # The next throttled pass adds only the new item...
+    assert slots.sync_slots(db, project, ItemKind.example, utcnow()) == 1
+    assert slot_count() == 3
+    # ...a full pass also finds the one that joined out of order.
+    monkeypatch.setattr(slots, "FULL_SYNC_INTERVAL_S", 0.0)
+    assert slots.sync_slots(db, project, ItemKind.example, utcnow()) == 1
+    assert slot_count() == 4
