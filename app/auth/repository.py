@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ApiToken, Project, ProjectMember, Role
@@ -20,6 +20,19 @@ def touch_token(db: Session, token: ApiToken, now: datetime) -> None:
 
 def project_by_slug(db: Session, slug: str) -> Project | None:
     return db.scalar(select(Project).where(Project.slug == slug))
+
+
+def project_and_role(db: Session, slug: str, user_id: int) -> tuple[Project | None, Role | None]:
+    """The project with this slug and the user's role in it, in one query."""
+    row = db.execute(
+        select(Project, ProjectMember.role)
+        .outerjoin(
+            ProjectMember,
+            and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == user_id),
+        )
+        .where(Project.slug == slug)
+    ).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def member_role(db: Session, project_id: int, user_id: int) -> Role | None:

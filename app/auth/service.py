@@ -46,9 +46,7 @@ def authenticate(db: Session, request: Request) -> Access:
 
 
 def project_access(db: Session, user: User, slug: str) -> tuple[Project | None, Role | None]:
-    project = repository.project_by_slug(db, slug)
-    if project is None:
-        return None, None
-    if user.role is Role.admin:
+    project, role = repository.project_and_role(db, slug, user.id)
+    if project is not None and user.role is Role.admin:
         return project, Role.admin
-    return project, repository.member_role(db, project.id, user.id)
+    return project, role

@@ -224,6 +224,26 @@ def take(db: Session, slot_id: int, user: User, now: datetime, lease_s: int) -> 
 def claim(
     db: Session, project: Project, kind: ItemKind, user: User, now: datetime, lease_s: int
 ) -> LabelSlot | None:
+    if is_postgres(db):
+        # One statement: lock the first free slot (skipping rows other claims hold) and take
+        # it. The candidate is locked, so the UPDATE cannot miss.
+        candidate = (
+            select(LabelSlot.id)
+            .where(*claimable(project, kind, user, now))
+            .order_by(LabelSlot.queued_at, LabelSlot.id)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=LabelSlot)
+            .scalar_subquery()
+        )
+        taken = (
+            update(LabelSlot)
+            .where(LabelSlot.id == candidate)
+            .values(user_id=user.id, lease_expires_at=now + timedelta(seconds=lease_s))
+            .returning(LabelSlot)
+        )
+        return db.scalars(
+            taken, execution_options={"synchronize_session": False, "populate_existing": True}
+        ).first()
     tried: list[int] = []
     for _ in range(CLAIM_ATTEMPTS):
         query = (
