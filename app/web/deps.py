@@ -13,17 +13,27 @@ from app.db import SQLITE_BEGIN
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _new_session(request: Request) -> Session:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    bind = factory.kw.get("bind")
+    if request.method in SAFE_METHODS or bind is None or bind.dialect.name != "sqlite":
+        return factory()
+    # A deferred SQLite transaction that reads (the policy's session lookup) and then writes
+    # fails at once with "database is locked" when another connection committed in between:
+    # busy_timeout does not cover a snapshot that can't be upgraded. Write requests therefore
+    # take the write lock when their transaction begins (at the first query, after the body
+    # has been read) and wait their turn.
+    write_bind = getattr(request.app.state, "sqlite_write_bind", None)
+    if write_bind is None:
+        write_bind = bind.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        request.app.state.sqlite_write_bind = write_bind
+    return factory(bind=write_bind)
+
+
 def get_db(request: Request) -> Iterator[Session]:
     # Cached per request by FastAPI, so the policy and the route share one session.
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    session = factory()
+    session = _new_session(request)
     try:
-        if request.method not in SAFE_METHODS and session.get_bind().dialect.name == "sqlite":
-            # A deferred SQLite transaction that reads (the policy's session lookup) and then
-            # writes fails at once with "database is locked" when another connection committed
-            # in between: busy_timeout does not cover a snapshot that can't be upgraded. Write
-            # requests therefore take the write lock up front and wait their turn.
-            session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
         yield session
         session.commit()
     except BaseException:
