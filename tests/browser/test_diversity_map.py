@@ -22,7 +22,7 @@ from app.models import ItemStatus, Role
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
-from tests.browser.conftest import CHROMIUM, Server
+from tests.browser.conftest import CHROMIUM, Server, launch_chromium
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 EMAIL, PASSWORD = "eng@example.com", "browser test password"
@@ -71,10 +71,7 @@ def test_run_hover_box_select_and_tag(server: Server, tmp_path: Path) -> None:
     dialogs: list[str] = []
     csp_errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(20_000)
 

@@ -15,7 +15,7 @@ from playwright.sync_api import ConsoleMessage, Dialog, Request, expect, sync_pl
 from app.db import session_scope
 from app.models import Role
 from app.users import service as users
-from tests.browser.conftest import CHROMIUM, Server
+from tests.browser.conftest import CHROMIUM, Server, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL, PASSWORD = "admin@example.com", "browser test password"
@@ -78,10 +78,7 @@ def test_login_import_and_read_examples_safely(server: str, tmp_path: Path) -> N
     logout_requests: list[str] = []
     csp_errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.set_default_timeout(15_000)
 
@@ -194,10 +191,7 @@ def test_eval_set_contamination_check_and_review(server: str, tmp_path: Path) ->
     train_path.write_text("".join(json.dumps(r) + "\n" for r in train), encoding="utf-8")
     alerts: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(20_000)
 
