@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.examples.listing import has_tag
@@ -75,24 +75,30 @@ def _filtered(
 def stream_examples(db: Session, project_id: int, **filters: Any) -> Iterator[dict[str, Any]]:
     """Exportable examples in id order, streamed (server-side cursor on PostgreSQL)."""
     columns = (Example.id, Example.version, Example.content_hash, Example.messages,
-               Example.tools, Example.source, Example.rating, Example.tags)  # fmt: skip
+               Example.tools, type_coerce(Example.source, String), Example.rating,
+               Example.tags)  # fmt: skip
     query = select(*columns).where(Example.needs_response.is_(False))  # never exported as is
     query = _filtered(db, Example, query, project_id, **filters)
     keys = ("id", "version", "content_hash", "messages", "tools", "source", "rating", "tags")
-    for row in db.execute(query.execution_options(yield_per=STREAM_BATCH)):
-        item = dict(zip(keys, row, strict=True))
-        item["source"] = item["source"].value
-        yield item
+    return _stream(db, query, keys)
 
 
 def stream_pairs(db: Session, project_id: int, **filters: Any) -> Iterator[dict[str, Any]]:
     columns = (PreferencePair.id, PreferencePair.version, PreferencePair.content_hash,
                PreferencePair.prompt, PreferencePair.chosen, PreferencePair.rejected,
-               PreferencePair.source, PreferencePair.rating, PreferencePair.tags)  # fmt: skip
+               type_coerce(PreferencePair.source, String), PreferencePair.rating,
+               PreferencePair.tags)  # fmt: skip
     query = _filtered(db, PreferencePair, select(*columns), project_id, **filters)
     keys = ("id", "version", "content_hash", "prompt", "chosen", "rejected", "source", "rating",
             "tags")  # fmt: skip
-    for row in db.execute(query.execution_options(yield_per=STREAM_BATCH)):
-        item = dict(zip(keys, row, strict=True))
-        item["source"] = item["source"].value
-        yield item
+    return _stream(db, query, keys)
+
+
+def _stream(db: Session, query: Select[Any], keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Rows as dicts, through the session's connection: a Core result skips the ORM's
+    per-row processing, which took about a third of a million-row export. The source enum
+    comes back as its stored string (`type_coerce`), not as the Enum member."""
+    # The option goes on the statement: Connection.execution_options() would change the
+    # session's connection for good, putting later statements behind a server-side cursor.
+    for row in db.connection().execute(query.execution_options(yield_per=STREAM_BATCH)):
+        yield dict(zip(keys, row, strict=True))
