@@ -20,6 +20,18 @@ def _encode(row: dict[str, Any]) -> bytes:
         return json.dumps(row, separators=(",", ":")).encode() + b"\n"
 
 
+def item_line(kind: str, item_id: int, version: int, content_hash: str, split: str) -> bytes:
+    """The `items.jsonl` row, byte for byte what `_encode` writes for the same dict, built
+    without one: this line is written once per exported row."""
+    return b'{"kind":%s,"id":%d,"version":%d,"content_hash":%s,"split":%s}\n' % (
+        orjson.dumps(kind),
+        item_id,
+        version,
+        orjson.dumps(content_hash),
+        orjson.dumps(split),
+    )
+
+
 class JsonlFiles:
     """Lazily opened JSONL files in one folder, keyed by file name; counts rows per file."""
 
@@ -29,12 +41,16 @@ class JsonlFiles:
         self.rows: dict[str, int] = {}
 
     def write(self, name: str, row: dict[str, Any]) -> None:
+        self.write_line(name, _encode(row))
+
+    def write_line(self, name: str, line: bytes) -> None:
+        """One row already encoded as a JSON line (ending in a newline)."""
         handle = self._handles.get(name)
         if handle is None:
             handle = (self.folder / name).open("wb")
             self._handles[name] = handle
             self.rows[name] = 0
-        handle.write(_encode(row))
+        handle.write(line)
         self.rows[name] += 1
 
     def close(self) -> None:

@@ -81,11 +81,6 @@ def _final_assistant(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
 
 
-def _content(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    return content if isinstance(content, str) else ""
-
-
 def looks_truncated(text: str) -> bool:
     """The ``truncated_assistant`` heuristic (see the module docstring)."""
     stripped = text.strip()
@@ -131,16 +126,20 @@ class GateChecker:
         token_count: int,
         content_hash: str,
     ) -> None:
-        """Account for one exported row (for pairs, ``messages`` is prompt + chosen)."""
+        """Account for one exported row (for pairs, ``messages`` is prompt + chosen).
+
+        Runs once per exported row (a million times for a large export), so each gate reads
+        what it needs once."""
         self._total += 1
         if source != "synthetic":
             self._real += 1
 
-        if self._first_template is None:
-            self._first_template = template
-        self._templates.add(template)
         if template != self._first_template:
-            self._template_mismatch.add(item_id)
+            if self._first_template is None:
+                self._first_template = template
+            else:
+                self._template_mismatch.add(item_id)
+            self._templates.add(template)
 
         if self.project_system_prompt:
             first = messages[0] if messages else None
@@ -154,16 +153,18 @@ class GateChecker:
         if token_count > self.sequence_len:
             self._too_long.add(item_id)
 
-        final = _final_assistant(messages)
-        last_is_assistant = bool(messages) and messages[-1].get("role") == "assistant"
-        if (
-            final is None
-            or (kind == "example" and not last_is_assistant)
-            or (not _content(final).strip() and not final.get("tool_calls"))
-        ):
+        last = messages[-1] if messages else None
+        last_is_assistant = last is not None and last.get("role") == "assistant"
+        final = last if last_is_assistant else _final_assistant(messages)
+        if final is None or (kind == "example" and not last_is_assistant):
             self._empty.add(item_id)
-        elif looks_truncated(_content(final)):
-            self._truncated.add(item_id)
+        else:
+            content = final.get("content")
+            stripped = content.strip() if isinstance(content, str) else ""
+            if not stripped and not final.get("tool_calls"):
+                self._empty.add(item_id)
+            elif len(stripped) > TRUNCATION_MIN_CHARS and stripped[-1] not in _TERMINAL:
+                self._truncated.add(item_id)  # looks_truncated, inlined
 
         key = hash(content_hash)
         if key in self._hashes:

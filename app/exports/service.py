@@ -28,11 +28,17 @@ from app.exports.chat_templates import (
     get_template,
     render,
 )
-from app.exports.files import JsonlFiles, sha256_file, write_datasets_tar, write_parquet
+from app.exports.files import (
+    JsonlFiles,
+    item_line,
+    sha256_file,
+    write_datasets_tar,
+    write_parquet,
+)
 from app.exports.gates import MAX_ITEMS, GateChecker, GateResult, GateStatus
 from app.exports.rows import FORMATS, ExportRowError
 from app.exports.schemas import ExportCreate
-from app.exports.split import split_of
+from app.exports.split import Splitter
 from app.exports.tokens import TokenCounter, counter_for
 from app.exports.tool_configs import axolotl_yaml, llamafactory_dataset_info
 from app.jobs import service as jobs
@@ -272,8 +278,11 @@ class _Writer:
 
     def write_items(self, report: Progress) -> None:
         template_name = self.params.get("template") or self.project.chat_template
-        fraction = float(self.params["validation_fraction"])
-        seed = str(self.params["seed"])
+        split_of = Splitter(
+            validation_fraction=float(self.params["validation_fraction"]),
+            seed=str(self.params["seed"]),
+        )
+        files, checker, count = self.files, self.checker, self.counter.count
         done = 0
         view = self.contamination
         for kind, stream, build in self._streams():
@@ -292,19 +301,18 @@ class _Writer:
                 except ExportRowError as exc:
                     self.skipped.append({"kind": kind, "id": item["id"], "reason": str(exc)})
                     continue
-                split = split_of(item["content_hash"], validation_fraction=fraction, seed=seed)
-                self.files.write(f"{kind}_{split}.jsonl", row)
-                self.files.write(
-                    "items.jsonl",
-                    {"kind": kind, "id": item["id"], "version": item["version"],
-                     "content_hash": item["content_hash"], "split": split},
-                )  # fmt: skip
+                content_hash = item["content_hash"]
+                split = split_of(content_hash)
+                files.write(f"{kind}_{split}.jsonl", row)
+                files.write_line(
+                    "items.jsonl", item_line(kind, item["id"], item["version"], content_hash, split)
+                )
                 messages = item["messages"] if kind == "sft" else item["prompt"] + item["chosen"]
                 text = row["text"] if "text" in row else _plain_text(messages)
-                self.checker.add(
+                checker.add(
                     item_id=item["id"], kind="example" if kind == "sft" else "pair",
                     messages=messages, source=item["source"], template=template_name,
-                    token_count=self.counter.count(text), content_hash=item["content_hash"],
+                    token_count=count(text), content_hash=content_hash,
                 )  # fmt: skip
                 self.by_split_source[(kind, split, item["source"])] += 1
                 done += 1

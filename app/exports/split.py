@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-__all__ = ["Split", "split_of", "split_point"]
+__all__ = ["Split", "Splitter", "split_of", "split_point"]
 
 Split = Literal["train", "validation"]
 
@@ -26,8 +26,22 @@ def split_point(content_hash: str, *, seed: str) -> float:
 
 def split_of(content_hash: str, *, validation_fraction: float, seed: str) -> Split:
     """``"validation"`` for about ``validation_fraction`` of rows, ``"train"`` for the rest."""
-    if not 0.0 <= validation_fraction < 1.0:  # also rejects NaN
-        raise ValueError("validation_fraction must be in [0, 1)")
-    if validation_fraction == 0.0:
-        return "train"
-    return "validation" if split_point(content_hash, seed=seed) < validation_fraction else "train"
+    return Splitter(validation_fraction=validation_fraction, seed=seed)(content_hash)
+
+
+class Splitter:
+    """``split_of`` with the seed and fraction fixed, for a million rows in a row: the same
+    decision, without re-validating and re-encoding the seed for every row."""
+
+    def __init__(self, *, validation_fraction: float, seed: str) -> None:
+        if not 0.0 <= validation_fraction < 1.0:  # also rejects NaN
+            raise ValueError("validation_fraction must be in [0, 1)")
+        self._fraction = validation_fraction
+        self._prefix = f"{seed}:".encode()
+
+    def __call__(self, content_hash: str) -> Split:
+        if self._fraction == 0.0:
+            return "train"
+        digest = hashlib.sha256(self._prefix + content_hash.encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / _SCALE  # split_point, inlined
+        return "validation" if point < self._fraction else "train"

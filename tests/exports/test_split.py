@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from app.exports.split import split_of
+from app.exports.split import Splitter, split_of, split_point
 
 
 def hashes(n: int, start: int = 0) -> list[str]:
@@ -58,3 +58,12 @@ def test_larger_fraction_only_adds_validation_rows() -> None:
 def test_invalid_fraction(fraction: float) -> None:
     with pytest.raises(ValueError, match="validation_fraction"):
         split_of("abc", validation_fraction=fraction, seed="s")
+
+
+@pytest.mark.parametrize("seed", ["s", "proj-1", "sé€d:with:colons"])
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 0.5, 0.95])
+def test_splitter_matches_split_point(seed: str, fraction: float) -> None:
+    split = Splitter(validation_fraction=fraction, seed=seed)
+    for h in hashes(2000):
+        expected = "validation" if fraction and split_point(h, seed=seed) < fraction else "train"
+        assert split(h) == expected
