@@ -4,6 +4,7 @@ Every command reads the same TRELLIS_* configuration as the server; with none se
 the embedded SQLite database under ./trellis-data/.
 """
 
+import contextlib
 import getpass
 import os
 import signal
@@ -368,16 +369,37 @@ def serve(
         )
     worker_proc = None
     if with_worker:
-        worker_proc = subprocess.Popen(_worker_argv(settings.worker_concurrency, beat=True))  # noqa: S603
+        # Its own process group: Ctrl+C in the terminal (or a signal to this server's group)
+        # must not reach the worker's pool processes directly. Killed under its main process,
+        # they leave it hung for good in the pool's exit handler; the worker is stopped below,
+        # through its main process, which shuts its pool down in order.
+        worker_proc = subprocess.Popen(  # noqa: S603
+            _worker_argv(settings.worker_concurrency, beat=True), start_new_session=True
+        )
+    # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default
+    # action would end this process there, before the worker is stopped below.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
     finally:
         if worker_proc is not None:
-            worker_proc.send_signal(signal.SIGTERM)
-            try:
-                worker_proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker_proc.kill()
+            _stop_worker(worker_proc)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown (finish the running tasks) for up to 30 s, then kill whatever is left of
+    the worker's process group."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @check_app.command("contamination")

@@ -82,9 +82,25 @@ def test_embedded_serve_imports_through_its_own_worker(tmp_path: Path) -> None:
         stats = httpx.get(f"{base}/api/projects/demo/stats", headers=headers).json()
         assert stats["examples"]["total"]["all"] == 5000
     finally:
+        # The whole group, as Ctrl+C in a terminal signals it: the worker must still stop.
         os.killpg(server.pid, signal.SIGTERM)
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=45)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+    assert server.returncode is not None
+    assert _processes_in(tmp_path) == [], "the worker outlived the server"
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Processes still running with `folder` as their working directory."""
+    left = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    left.append(int(entry.name))
+            except OSError:
+                continue
+    return left
