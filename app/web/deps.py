@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
+from anyio.to_thread import run_sync
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,20 +32,42 @@ def _new_session(request: Request) -> Session:
     return factory(bind=write_bind)
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    # Cached per request by FastAPI, so the policy and the route share one session.
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        _discard(session)
+        raise
+    session.close()
+
+
+def _discard(session: Session) -> None:
+    # Detach first so the error page can still read the user and project it was given:
+    # a rollback would expire them, and the closed session could not reload them.
+    try:
+        session.expunge_all()
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """Cached per request by FastAPI, so the policy and the route share one session.
+
+    An async dependency: opening a session does no I/O (the connection is taken at the first
+    query, in the route's thread), so only the commit or rollback at the end goes to a worker
+    thread; a sync generator would cost a thread hop on the way in as well. The end is
+    shielded from cancellation (a client that hangs up) so the connection always goes back
+    to the pool."""
     session = _new_session(request)
     try:
         yield session
-        session.commit()
     except BaseException:
-        # Detach first so the error page can still read the user and project it was given:
-        # a rollback would expire them, and the closed session could not reload them.
-        session.expunge_all()
-        session.rollback()
+        with anyio.CancelScope(shield=True):
+            await run_sync(_discard, session)
         raise
-    finally:
-        session.close()
+    with anyio.CancelScope(shield=True):
+        await run_sync(_commit, session)
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
