@@ -81,7 +81,10 @@ class Policy:
         db: SessionDep,
         submitted_csrf: Annotated[str | None, Depends(_submitted_csrf)],
     ) -> Access:
-        access = auth_service.authenticate(db, request)
+        slug = request.path_params.get("slug") if self.project_role is not None else None
+        if self.project_role is not None and not isinstance(slug, str):
+            raise RuntimeError(f"{self!r} used on a route without a {{slug}} parameter")
+        access = auth_service.authenticate(db, request, project_slug=slug)
         request.state.access = access
         # Browsers send cookies on their own, so every cookie-borne (or anonymous) write must
         # prove it came from our page. Bearer tokens are never sent implicitly.
@@ -93,11 +96,11 @@ class Policy:
         user = access.required_user
         if self.role is not None and user.role.rank < self.role.rank:
             raise Forbidden(f"this needs the {self.role.value} role")
-        if self.project_role is not None:
-            slug = request.path_params.get("slug")
-            if not isinstance(slug, str):
-                raise RuntimeError(f"{self!r} used on a route without a {{slug}} parameter")
-            project, role = auth_service.project_access(db, user, slug)
+        if self.project_role is not None and slug is not None:
+            if access.via == "session":
+                project, role = access.project, access.project_role  # read with the user
+            else:
+                project, role = auth_service.project_access(db, user, slug)
             if project is None or role is None:
                 # Same answer for "missing" and "not a member": don't reveal project names.
                 raise NotFound(f"project '{slug}' not found")

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from app.auth.policy import Access
 
 
-def authenticate(db: Session, request: Request) -> Access:
+def authenticate(db: Session, request: Request, *, project_slug: str | None = None) -> Access:
+    """Who is calling. With `project_slug` (a project route), a signed-in caller's project and
+    role in it come back in `Access` too, read with the user in one query (no project when
+    they have no role in it)."""
     from app.auth.policy import Access
 
     authorization = request.headers.get("authorization", "")
@@ -36,7 +39,15 @@ def authenticate(db: Session, request: Request) -> Access:
         return Access(user=user, via="token")
     codec: SessionCodec = request.app.state.session_codec
     data = codec.load(request.cookies.get(SESSION_COOKIE))
-    if data is not None:
+    if data is not None and project_slug is not None:
+        user, project, role = repository.user_project_and_role(db, data.user_id, project_slug)
+        if user is not None and user.active:
+            role = _effective_role(user, project, role)
+            # A project the caller has no role in stays unknown (even to the error page).
+            visible = project if role is not None else None
+            return Access(user=user, via="session", csrf=data.csrf, project=visible,
+                          project_role=role)  # fmt: skip
+    elif data is not None:
         user = db.get(User, data.user_id)
         if user is not None and user.active:
             return Access(user=user, via="session", csrf=data.csrf)
@@ -47,6 +58,11 @@ def authenticate(db: Session, request: Request) -> Access:
 
 def project_access(db: Session, user: User, slug: str) -> tuple[Project | None, Role | None]:
     project, role = repository.project_and_role(db, slug, user.id)
+    return project, _effective_role(user, project, role)
+
+
+def _effective_role(user: User, project: Project | None, role: Role | None) -> Role | None:
+    """Admins act as admins in every project; everyone else has their membership's role."""
     if project is not None and user.role is Role.admin:
-        return project, Role.admin
-    return project, role
+        return Role.admin
+    return role

@@ -105,3 +105,28 @@ def test_admin_only_user_api(client: TestClient, db: Session, engineer: User, ad
     )
     assert short.status_code == 422
     assert "password" in short.json()["message"]
+
+
+def test_session_project_access_in_one_lookup(
+    client: TestClient, db: Session, project: Project, annotator: User, admin: User
+) -> None:
+    """Signed-in requests read the user, the project and the role together: a non-member gets
+    the same 404 as for a missing project, on the API and on pages, and the error page does
+    not name the project; a member gets in; an admin gets in everywhere."""
+    from app.models import Role
+    from tests.conftest import add_member
+
+    project.name = "Secret Codename"
+    db.commit()
+    login(client, annotator.email)
+    for path in ("/api/projects/demo", "/api/projects/nope"):
+        assert client.get(path).status_code == 404
+    page = client.get("/projects/demo")
+    assert page.status_code == 404
+    assert "Secret Codename" not in page.text
+    add_member(db, project, annotator, Role.annotator)
+    assert client.get("/api/projects/demo").json()["name"] == "Secret Codename"
+    assert "Secret Codename" in client.get("/projects/demo").text
+    client.cookies.clear()
+    login(client, admin.email)
+    assert client.get("/api/projects/demo").status_code == 200
