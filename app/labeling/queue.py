@@ -83,23 +83,16 @@ def returned_comment(db: Session, kind: ItemKind, item_id: int) -> str | None:
 def _open_label(db: Session, project: Project, kind: ItemKind, item: Item, user: User,
                 now: datetime) -> Label:  # fmt: skip
     """The user's label row for an item they just took: new, or their earlier skipped/draft one
-    (its draft kept so the work is restored)."""
-    label = label_of(db, kind, item.id, user)
-    if label is None:
-        label = Label(
-            project_id=project.id,
-            item_kind=kind.value,
-            item_id=item.id,
-            user_id=user.id,
-            state=LabelState.draft,
-            tags=[],
-            note="",
-            started_at=now,
-            item_version=item.version,
-        )
-        db.add(label)
-        db.flush()
+    (its draft kept so the work is restored).
+
+    Usually there is none yet, so the row is inserted first (one statement, nothing to read);
+    only when it exists already is it read and reopened."""
+    label = slots.insert_label(db, project, kind, item, user, now)
+    if label is not None:
         return label
+    label = label_of(db, kind, item.id, user)
+    if label is None:  # pragma: no cover - the insert just met it
+        raise Conflict(f"your label of {kind.value} {item.id} vanished; try again")
     if label.state is LabelState.skipped or label.started_at is None:
         label.started_at = now
     if label.state is LabelState.skipped:
@@ -192,8 +185,7 @@ def acquire(
     free slot of the item, else their existing label alone. 409 when they have none of these."""
     item = get_item(db, project, kind, item_id)
     slots.advisory_lock(db, slots.USER_LOCK, user.id)
-    slot = slots.own_slot(db, kind, item_id, user)
-    label = label_of(db, kind, item_id, user)
+    slot, label = slots.own_slot_and_label(db, kind, item_id, user)
     if (
         slot is None
         and item.status in QUEUE_STATUSES

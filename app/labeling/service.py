@@ -264,11 +264,16 @@ def _finish_if_complete(
     median rating and the union of tags."""
     db.flush()
     # Lock the item so two annotators finishing its last two slots at once both see each
-    # other's work (the second waits, then counts again).
-    db.refresh(item, with_for_update=True)
+    # other's work (the second waits, then counts again). Only the columns decided here are
+    # reread, unless someone saved the item since it was loaded: then all of it, so the
+    # revision below records the conversation as it is.
+    loaded_version = item.version
+    db.refresh(item, ["status", "version", "rating", "tags"], with_for_update=True)
+    if item.version != loaded_version:
+        db.refresh(item)
     if item.status not in queue.QUEUE_STATUSES:
         return
-    done = db.scalar(
+    done_slots = (
         select(func.count())
         .select_from(LabelSlot)
         .where(
@@ -277,18 +282,20 @@ def _finish_if_complete(
             LabelSlot.done == true(),
             LabelSlot.slot < project.min_submissions,
         )
+        .scalar_subquery()
     )
+    # The labels and the count of done slots in one query (the count rides on every row).
+    rows = db.execute(
+        select(Label, done_slots).where(
+            Label.item_kind == kind.value,
+            Label.item_id == item.id,
+            Label.state.in_((LabelState.submitted, LabelState.returned)),
+        )
+    ).all()
+    done = rows[0][1] if rows else db.scalar(select(done_slots))
     if int(done or 0) < project.min_submissions:
         return
-    labels = list(
-        db.scalars(
-            select(Label).where(
-                Label.item_kind == kind.value,
-                Label.item_id == item.id,
-                Label.state.in_((LabelState.submitted, LabelState.returned)),
-            )
-        )
-    )
+    labels = [row[0] for row in rows]
     if any(label.state is LabelState.returned for label in labels):
         return
     ratings = [label.rating for label in labels if label.rating is not None]

@@ -12,6 +12,7 @@ Nothing here commits.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     Select,
+    and_,
     bindparam,
     exists,
     false,
@@ -175,33 +177,76 @@ def claimable(
 ) -> list[Any]:
     """Conditions on LabelSlot for a slot this user may take now (or, with `or_held`, one
     they already hold under a valid lease)."""
+    return _conditions(kind, project.id, user.id, now, project.min_submissions, or_held=or_held)
+
+
+def _conditions(
+    kind: ItemKind, project_id: Any, user_id: Any, now: Any, min_submissions: Any, *,
+    or_held: bool = False,
+) -> list[Any]:  # fmt: skip
+    """`claimable`, over values or bound parameters (for a statement built once)."""
     model = MODELS[kind]
     mine = aliased(LabelSlot)
     free = is_free(now)
     if or_held:
-        free = or_(free, LabelSlot.user_id == user.id)
+        free = or_(free, LabelSlot.user_id == user_id)
     return [
-        LabelSlot.project_id == project.id,
+        LabelSlot.project_id == project_id,
         LabelSlot.item_kind == kind.value,
         LabelSlot.done == false(),
-        LabelSlot.slot < project.min_submissions,
+        LabelSlot.slot < min_submissions,
         free,
         # never two slots of one item for one annotator
         ~exists().where(
             mine.item_kind == kind.value,
             mine.item_id == LabelSlot.item_id,
-            mine.user_id == user.id,
+            mine.user_id == user_id,
             mine.id != LabelSlot.id,
         ),
         ~exists().where(
-            Label.project_id == project.id,
+            Label.project_id == project_id,
             Label.item_kind == kind.value,
             Label.item_id == LabelSlot.item_id,
-            Label.user_id == user.id,
+            Label.user_id == user_id,
             Label.state.in_(FINISHED_STATES),
         ),
         exists().where(model.id == LabelSlot.item_id, model.status.in_(QUEUE_STATUSES)),
     ]
+
+
+@functools.cache
+def _pg_claim(kind: ItemKind) -> Any:
+    """PostgreSQL's claim in one statement: lock the first free slot (skipping rows other
+    claims hold) and take it; the candidate is locked, so the UPDATE cannot miss.
+
+    Built once per kind, with bound parameters: building this statement and its cache key
+    took about 2 ms of CPU, a tenth of a whole "next" request."""
+    now = bindparam("claim_now", type_=UTCDateTime())
+    candidate = (
+        select(LabelSlot.id)
+        .where(
+            *_conditions(
+                kind,
+                bindparam("claim_project", type_=Integer),
+                bindparam("claim_user", type_=Integer),
+                now,
+                bindparam("claim_min_submissions", type_=Integer),
+            )
+        )
+        .order_by(LabelSlot.queued_at, LabelSlot.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=LabelSlot)
+        .scalar_subquery()
+    )
+    return (
+        update(LabelSlot)
+        .where(LabelSlot.id == candidate)
+        .values(
+            user_id=bindparam("claim_user", type_=Integer),
+            lease_expires_at=bindparam("claim_until", type_=UTCDateTime()),
+        )
+        .returning(LabelSlot)
+    )
 
 
 def lock_candidate(db: Session, query: Select[Any]) -> Select[Any]:
@@ -225,24 +270,17 @@ def claim(
     db: Session, project: Project, kind: ItemKind, user: User, now: datetime, lease_s: int
 ) -> LabelSlot | None:
     if is_postgres(db):
-        # One statement: lock the first free slot (skipping rows other claims hold) and take
-        # it. The candidate is locked, so the UPDATE cannot miss.
-        candidate = (
-            select(LabelSlot.id)
-            .where(*claimable(project, kind, user, now))
-            .order_by(LabelSlot.queued_at, LabelSlot.id)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=LabelSlot)
-            .scalar_subquery()
-        )
-        taken = (
-            update(LabelSlot)
-            .where(LabelSlot.id == candidate)
-            .values(user_id=user.id, lease_expires_at=now + timedelta(seconds=lease_s))
-            .returning(LabelSlot)
-        )
+        params = {
+            "claim_project": project.id,
+            "claim_user": user.id,
+            "claim_now": now,
+            "claim_min_submissions": project.min_submissions,
+            "claim_until": now + timedelta(seconds=lease_s),
+        }
         return db.scalars(
-            taken, execution_options={"synchronize_session": False, "populate_existing": True}
+            _pg_claim(kind),
+            params,
+            execution_options={"synchronize_session": False, "populate_existing": True},
         ).first()
     tried: list[int] = []
     for _ in range(CLAIM_ATTEMPTS):
@@ -276,6 +314,62 @@ def own_slot(db: Session, kind: ItemKind, item_id: int, user: User) -> LabelSlot
         .order_by(LabelSlot.done, LabelSlot.id)
         .limit(1)
     )
+
+
+def own_slot_and_label(
+    db: Session, kind: ItemKind, item_id: int, user: User
+) -> tuple[LabelSlot | None, Label | None]:
+    """`own_slot` and the user's label of the item, in one query."""
+    mine = (
+        select(LabelSlot.id)
+        .where(
+            LabelSlot.item_kind == kind.value,
+            LabelSlot.item_id == item_id,
+            LabelSlot.user_id == user.id,
+        )
+        .order_by(LabelSlot.done, LabelSlot.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = db.execute(
+        select(LabelSlot, Label)
+        .select_from(User)
+        .outerjoin(LabelSlot, LabelSlot.id == mine)
+        .outerjoin(
+            Label,
+            and_(
+                Label.item_kind == kind.value,
+                Label.item_id == item_id,
+                Label.user_id == User.id,
+            ),
+        )
+        .where(User.id == user.id)
+    ).one()
+    return row[0], row[1]
+
+
+def insert_label(
+    db: Session, project: Project, kind: ItemKind, item: Item, user: User, now: datetime
+) -> Label | None:
+    """A new draft label of the item for the user, or None when they have one already."""
+    insert = postgresql.insert if is_postgres(db) else sqlite.insert
+    stmt = (
+        insert(Label)
+        .values(
+            project_id=project.id,
+            item_kind=kind.value,
+            item_id=item.id,
+            user_id=user.id,
+            state=LabelState.draft,
+            tags=[],
+            note="",
+            started_at=now,
+            item_version=item.version,
+        )
+        .on_conflict_do_nothing(index_elements=["item_kind", "item_id", "user_id"])
+        .returning(Label)
+    )
+    return db.scalars(stmt, execution_options={"populate_existing": True}).first()
 
 
 def valid_lease(
