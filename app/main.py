@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +20,18 @@ from app.web.security_headers import SecurityHeaders
 from app.web.templating import STATIC_DIR
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Once the server has started: move everything alive (modules, routes, SQLAlchemy's
+    mappings, templates: about 200,000 objects) out of the garbage collector's sight. They
+    live as long as the process, yet every full collection walked them all, stopping the
+    process for 70-330 ms, which is what the slowest requests were waiting for."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 def create_app(
     settings: Settings | None = None, session_factory: sessionmaker[Session] | None = None
 ) -> FastAPI:
@@ -28,6 +44,7 @@ def create_app(
         openapi_url="/api/openapi.json",
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory or get_session_factory()
