@@ -54,6 +54,7 @@ PASSWORD = "labeling benchmark password"
 SLUG = "bench"
 GOAL_P99_MS = 150.0
 WARM_UP_S = 5.0
+SERVER_KEEP_ALIVE_S = 15
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 
@@ -101,7 +102,8 @@ def start_server(url: str, workers: int, data_dir: Path) -> tuple[subprocess.Pop
     }
     argv = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-access-log"]  # fmt: skip
+            "--log-level", "warning", "--no-access-log",
+            "--timeout-keep-alive", str(SERVER_KEEP_ALIVE_S)]  # fmt: skip
     proc = subprocess.Popen(argv, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -149,7 +151,11 @@ class Annotator:
 
 
 async def sign_in(base: str, email: str) -> Annotator:
-    client = httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=False)
+    # The client drops idle connections well before the server does: reusing one the server
+    # is closing at that very moment fails with "server disconnected" (it did once in CI,
+    # after annotators waited idle through the others' sign-in).
+    limits = httpx.Limits(keepalive_expiry=SERVER_KEEP_ALIVE_S / 3)
+    client = httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=False, limits=limits)
     csrf = await login(client, email)
     return Annotator(email, client, {"X-CSRF-Token": csrf})
 
@@ -164,7 +170,13 @@ async def annotator(
         await asyncio.sleep(rng.uniform(0, think_s))
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        response = await client.post(f"/api/projects/{SLUG}/queue/examples/next", headers=headers)
+        try:
+            response = await client.post(
+                f"/api/projects/{SLUG}/queue/examples/next", headers=headers
+            )
+        except httpx.TransportError as exc:  # counted, not fatal: the run still reports
+            tally.errors[f"next {type(exc).__name__}"] += 1
+            continue
         tally.latencies["next"].append(time.perf_counter() - started)
         if response.status_code == 204:
             tally.emptied += 1
@@ -179,9 +191,15 @@ async def annotator(
         body = {"version": item["version"], "messages": None, "rating": rng.randint(1, 5),
                 "tags": [], "note": ""}  # fmt: skip
         started = time.perf_counter()
-        response = await client.post(
-            f"/api/projects/{SLUG}/labels/examples/{item['id']}/submit", json=body, headers=headers
-        )
+        try:
+            response = await client.post(
+                f"/api/projects/{SLUG}/labels/examples/{item['id']}/submit",
+                json=body,
+                headers=headers,
+            )
+        except httpx.TransportError as exc:
+            tally.errors[f"submit {type(exc).__name__}"] += 1
+            continue
         tally.latencies["submit"].append(time.perf_counter() - started)
         if response.status_code == 200:
             tally.acked.append((who.email, item["id"]))
