@@ -163,8 +163,8 @@ class GateChecker:
             stripped = content.strip() if isinstance(content, str) else ""
             if not stripped and not final.get("tool_calls"):
                 self._empty.add(item_id)
-            elif len(stripped) > TRUNCATION_MIN_CHARS and stripped[-1] not in _TERMINAL:
-                self._truncated.add(item_id)  # looks_truncated, inlined
+            elif looks_truncated(stripped):
+                self._truncated.add(item_id)
 
         key = hash(content_hash)
         if key in self._hashes:

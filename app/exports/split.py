@@ -20,7 +20,11 @@ _SCALE = float(2**64)
 
 def split_point(content_hash: str, *, seed: str) -> float:
     """The row's position in [0, 1) for this seed."""
-    digest = hashlib.sha256(f"{seed}:{content_hash}".encode()).digest()
+    return _point(f"{seed}:".encode(), content_hash)
+
+
+def _point(prefix: bytes, content_hash: str) -> float:
+    digest = hashlib.sha256(prefix + content_hash.encode()).digest()
     return int.from_bytes(digest[:8], "big") / _SCALE
 
 
@@ -42,6 +46,4 @@ class Splitter:
     def __call__(self, content_hash: str) -> Split:
         if self._fraction == 0.0:
             return "train"
-        digest = hashlib.sha256(self._prefix + content_hash.encode()).digest()
-        point = int.from_bytes(digest[:8], "big") / _SCALE  # split_point, inlined
-        return "validation" if point < self._fraction else "train"
+        return "validation" if _point(self._prefix, content_hash) < self._fraction else "train"

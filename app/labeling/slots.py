@@ -303,8 +303,9 @@ def claim(
     return None
 
 
-def own_slot(db: Session, kind: ItemKind, item_id: int, user: User) -> LabelSlot | None:
-    return db.scalar(
+def _own_slot_query(kind: ItemKind, item_id: int, user: User) -> Select[LabelSlot]:
+    """The user's slot of the item: an open one before a done one."""
+    return (
         select(LabelSlot)
         .where(
             LabelSlot.item_kind == kind.value,
@@ -316,21 +317,15 @@ def own_slot(db: Session, kind: ItemKind, item_id: int, user: User) -> LabelSlot
     )
 
 
+def own_slot(db: Session, kind: ItemKind, item_id: int, user: User) -> LabelSlot | None:
+    return db.scalar(_own_slot_query(kind, item_id, user))
+
+
 def own_slot_and_label(
     db: Session, kind: ItemKind, item_id: int, user: User
 ) -> tuple[LabelSlot | None, Label | None]:
     """`own_slot` and the user's label of the item, in one query."""
-    mine = (
-        select(LabelSlot.id)
-        .where(
-            LabelSlot.item_kind == kind.value,
-            LabelSlot.item_id == item_id,
-            LabelSlot.user_id == user.id,
-        )
-        .order_by(LabelSlot.done, LabelSlot.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    mine = _own_slot_query(kind, item_id, user).with_only_columns(LabelSlot.id).scalar_subquery()
     row = db.execute(
         select(LabelSlot, Label)
         .select_from(User)
