@@ -7,17 +7,24 @@ task, or a CLI command. Services and repositories never do.
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AFTER_COMMIT_KEY = "trellis_after_commit"
 SQLITE_BEGIN = "trellis_sqlite_begin"
@@ -106,10 +113,21 @@ def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
-    """A unit of work for tasks and CLI commands: commit on success, roll back on error."""
+def session_scope(
+    factory: sessionmaker[Session] | None = None, *, write: bool = False
+) -> Iterator[Session]:
+    """A unit of work for tasks and CLI commands: commit on success, roll back on error.
+
+    `write=True` on SQLite begins with `BEGIN IMMEDIATE`: the transaction waits (busy timeout)
+    for the write lock up front. A deferred transaction that reads first and writes later fails
+    at once with "database is locked" when any other connection committed in between (WAL's
+    stale snapshot), whatever the busy timeout; that is how every web export used to fail while
+    its job's heartbeat committed beside it.
+    """
     session = (factory or get_session_factory())()
     try:
+        if write and session.get_bind().dialect.name == "sqlite":
+            session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
         yield session
         session.commit()
     except BaseException:
@@ -117,3 +135,34 @@ def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Sess
         raise
     finally:
         session.close()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "database is busy" (SQLITE_BUSY and its variants)."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and (
+        "locked" in str(orig) or "busy" in str(orig)
+    )
+
+
+def transaction(
+    work: Callable[[Session], T],
+    factory: sessionmaker[Session] | None = None,
+    *,
+    write: bool = True,
+    attempts: int = 8,
+) -> T:
+    """Run `work` in its own short transaction and commit; a transaction that hit SQLITE_BUSY
+    is rolled back and run again (with back-off), so `work` must be safe to repeat."""
+    delay = 0.05
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(factory, write=write) as db:
+                return work(db)
+        except OperationalError as exc:
+            if attempt == attempts or not is_busy(exc):
+                raise
+            log.info("database busy (attempt %s of %s); retrying", attempt, attempts)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -52,6 +52,7 @@ def create_app(
         settings.effective_secret_key(), settings.session_max_age_s
     )
 
+    from app import job_handlers  # noqa: F401 - every job kind's queue and failure hook
     from app.contamination import pages as contamination_pages
     from app.contamination import router as contamination
     from app.dashboard import pages as dashboard_pages

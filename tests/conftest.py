@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import job_handlers  # noqa: F401 - registers every job kind, as the worker does
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.jobs import dispatch
@@ -87,8 +88,11 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 class RecordingDispatcher:
     sent: list[int] = field(default_factory=list)
 
-    def send(self, job_id: int) -> None:
+    queues: dict[int, str] = field(default_factory=dict)
+
+    def send(self, job_id: int, queue: str = "short") -> None:
         self.sent.append(job_id)
+        self.queues[job_id] = queue
 
 
 @pytest.fixture

@@ -6,9 +6,19 @@ worker process runs with no Redis installed. Production points TRELLIS_BROKER_UR
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
+import time
+
 from celery import Celery
+from celery.signals import worker_init
 
 from app.config import get_settings
+from app.jobs.registry import SHORT
+
+log = logging.getLogger(__name__)
 
 settings = get_settings()
 
@@ -20,6 +30,7 @@ celery_app.conf.update(
     task_ignore_result=True,  # outcomes live in the jobs table
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    task_default_queue=SHORT,  # the reaper's beat task; jobs name their queue when sent
     beat_schedule={
         "reap-stale-jobs": {"task": "trellis.reap_jobs", "schedule": settings.reaper_interval_s},
     },
@@ -28,3 +39,22 @@ if settings.embedded:
     # kombu's SQLAlchemy transport hands its transport options to create_engine(), so the
     # queue is polled at the virtual transport's default (once a second).
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _exit_with_parent(**_kwargs: object) -> None:
+    """A worker that `trellis serve` started ends when that server is gone, even after a
+    `kill -9` of the server: warm shutdown first, then the whole process group."""
+    parent = os.environ.get("TRELLIS_PARENT_PID")
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        log.warning("the server (pid %s) is gone; this worker stops too", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(20)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="watch-server", daemon=True).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from app import job_handlers  # noqa: F401 - registers every job kind
 from app.config import get_settings
 from app.db import get_session_factory, session_scope
 from app.jobs import service as jobs

@@ -51,7 +51,8 @@ class ExportCreate(BaseModel):
 class SnapshotOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    state: str
+    state: str = Field(description="pending, ready, blocked, checked (dry run) or failed")
+    error: str | None = Field(default=None, description="why a failed export failed")
     format: str
     params: dict[str, Any]
     gates: list[dict[str, Any]] | None

@@ -9,47 +9,28 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app import __version__
-from app.contamination.service import export_view
 from app.errors import Conflict, Invalid, NotFound
 from app.exports import repository
-from app.exports.chat_templates import (
-    ChatTemplate,
-    TemplateError,
-    from_source,
-    get_template,
-    render,
-)
-from app.exports.files import (
-    JsonlFiles,
-    item_line,
-    sha256_file,
-    write_datasets_tar,
-    write_parquet,
-)
-from app.exports.gates import MAX_ITEMS, GateChecker, GateResult, GateStatus
-from app.exports.rows import FORMATS, ExportRowError
+from app.exports.chat_templates import TemplateError
+from app.exports.files import write_datasets_tar, write_parquet
+from app.exports.gates import GateStatus
+from app.exports.manifest import build_manifest, gate_json, tool_configs
+from app.exports.rows import FORMATS
 from app.exports.schemas import ExportCreate
-from app.exports.split import Splitter
-from app.exports.tokens import TokenCounter, counter_for
-from app.exports.tool_configs import axolotl_yaml, llamafactory_dataset_info
+from app.exports.tokens import counter_for
+from app.exports.writer import TEXT_FORMAT, Progress, SnapshotWriter, template_for
 from app.jobs import service as jobs
-from app.models import ExportSnapshot, ItemKind, Project, User
-from app.models.base import utcnow
+from app.models import ExportSnapshot, Project, User
 from app.selections import service as selections
 
 EXPORT_JOB = "export"
-TEXT_FORMAT = "text"
 ALL_FORMATS = (*FORMATS, TEXT_FORMAT)
-Progress = Callable[[float, str], None]
 
 
 def new_snapshot(
@@ -61,7 +42,7 @@ def new_snapshot(
     params = data.model_dump(mode="json")
     if data.format == TEXT_FORMAT:
         try:
-            params["template"] = _template_for(params, project.chat_template).name
+            params["template"] = template_for(params, project.chat_template).name
         except TemplateError as exc:
             raise Invalid(str(exc)) from exc
     elif data.custom_template is not None:
@@ -135,30 +116,84 @@ def _text_of(line: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _template_for(params: dict[str, Any], project_default: str) -> ChatTemplate:
-    """The template a text export renders with: its own custom one, or a built-in by name."""
-    custom = params.get("custom_template")
-    if custom:
-        return from_source(
-            f"custom:{custom['name']}", custom["source"], custom["bos_token"], custom["eos_token"]
-        )
-    return get_template(params.get("template") or project_default)
+@dataclass(frozen=True, slots=True)
+class ExportOutcome:
+    """What writing a snapshot's files decided, to be stored in a short transaction of its own."""
+
+    snapshot_id: int
+    state: str
+    gates: list[dict[str, Any]] | None = None
+    manifest: dict[str, Any] | None = None
+    directory: str | None = None
 
 
-class _TextRows:
-    """`text` rows: each conversation rendered through a chat template."""
+def write_files(
+    db: Session,
+    snapshot_id: int,
+    export_root: Path,
+    *,
+    progress: Progress | None = None,
+    tokenizer_path: Path | None = None,
+) -> ExportOutcome:
+    """Write the snapshot's files and decide its state. Only reads the database: on SQLite a
+    transaction that read for minutes could not then write (another connection committed in
+    between), so the outcome is recorded by `record` in a transaction of its own."""
+    snapshot = repository.get(db, snapshot_id)
+    if snapshot is None:
+        raise NotFound(f"export {snapshot_id} not found")
+    if snapshot.state in ("ready", "blocked", "checked"):
+        return ExportOutcome(snapshot.id, snapshot.state, snapshot.gates, snapshot.manifest,
+                             snapshot.directory)  # fmt: skip
+    project = db.get(Project, snapshot.project_id)
+    if project is None:
+        raise NotFound(f"the project of export {snapshot_id} is gone")
+    report = progress or (lambda _f, _m: None)
+    params = snapshot.params
+    final = export_root / f"{snapshot.id}"
+    partial = export_root / f"{snapshot.id}.partial"
+    shutil.rmtree(partial, ignore_errors=True)  # a crashed earlier attempt
+    partial.mkdir(parents=True)
+    writer = SnapshotWriter(db, project, snapshot, partial, counter_for(tokenizer_path))
+    try:
+        writer.write_items(report)
+    finally:
+        writer.files.close()
+    gates = [gate_json(g) for g in writer.checker.results()]
+    if not any(name != "items.jsonl" for name in writer.files.rows):
+        gates.insert(0, {"name": "not_empty", "status": GateStatus.block.value,
+                         "summary": "no items match the filters", "items": []})  # fmt: skip
+    if any(g["status"] == GateStatus.block.value for g in gates) or params.get("dry_run"):
+        shutil.rmtree(partial)
+        return ExportOutcome(snapshot.id, "checked" if params.get("dry_run") else "blocked", gates)
+    report(0.9, "writing manifest")
+    extra = tool_configs(partial, snapshot, writer.files.rows)
+    if params.get("container") in ("parquet", "datasets"):
+        for name in list(writer.files.rows):
+            if name != "items.jsonl":
+                convert = write_parquet if params["container"] == "parquet" else write_datasets_tar
+                extra.append(convert(partial / name).name)
+    manifest = build_manifest(snapshot, project, writer, extra, partial, gates)
+    (partial / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    return ExportOutcome(snapshot.id, "ready", gates, manifest, final.name)
 
-    def __init__(self, template: ChatTemplate) -> None:
-        self.template = template
-        self.folded = 0
 
-    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
-        try:
-            rendered = render(self.template, item["messages"], tools=item.get("tools"))
-        except TemplateError as exc:
-            raise ExportRowError(item["id"], str(exc)) from exc
-        self.folded += rendered.folded_system
-        return {"text": rendered.text}
+def record(db: Session, outcome: ExportOutcome) -> ExportSnapshot:
+    """Store what `write_files` decided (a no-op for a snapshot that already ended)."""
+    snapshot = repository.get(db, outcome.snapshot_id)
+    if snapshot is None:
+        raise NotFound(f"export {outcome.snapshot_id} not found")
+    if snapshot.state in ("pending", "failed"):
+        snapshot.state = outcome.state
+        snapshot.gates = outcome.gates
+        snapshot.manifest = outcome.manifest
+        snapshot.directory = outcome.directory
+        snapshot.error = None
+    return snapshot
 
 
 def run(
@@ -169,281 +204,16 @@ def run(
     progress: Progress | None = None,
     tokenizer_path: Path | None = None,
 ) -> ExportSnapshot:
-    """Write the snapshot's files (idempotent: a ready or blocked snapshot is left as it is)."""
-    snapshot = repository.get(db, snapshot_id)
-    if snapshot is None:
-        raise NotFound(f"export {snapshot_id} not found")
-    if snapshot.state in ("ready", "blocked", "checked"):
-        return snapshot
-    project = db.get(Project, snapshot.project_id)
-    if project is None:
-        raise NotFound(f"the project of export {snapshot_id} is gone")
-    report = progress or (lambda _f, _m: None)
-    params = snapshot.params
-    final = export_root / f"{snapshot.id}"
-    partial = export_root / f"{snapshot.id}.partial"
-    shutil.rmtree(partial, ignore_errors=True)  # a crashed earlier attempt
-    partial.mkdir(parents=True)
-    writer = _Writer(db, project, snapshot, partial, counter_for(tokenizer_path))
-    try:
-        writer.write_items(report)
-    finally:
-        writer.files.close()
-    gates = [_gate_json(g) for g in writer.checker.results()]
-    if not any(name != "items.jsonl" for name in writer.files.rows):
-        gates.insert(0, {"name": "not_empty", "status": GateStatus.block.value,
-                         "summary": "no items match the filters", "items": []})  # fmt: skip
-    snapshot.gates = gates
-    if any(g["status"] == GateStatus.block.value for g in gates) or params.get("dry_run"):
-        shutil.rmtree(partial)
-        snapshot.state = "checked" if params.get("dry_run") else "blocked"
-        return snapshot
-    report(0.9, "writing manifest")
-    extra = _tool_configs(partial, snapshot, writer.files.rows)
-    if params.get("container") in ("parquet", "datasets"):
-        for name in list(writer.files.rows):
-            if name != "items.jsonl":
-                convert = write_parquet if params["container"] == "parquet" else write_datasets_tar
-                extra.append(convert(partial / name).name)
-    snapshot.manifest = _manifest(snapshot, project, writer, extra, partial)
-    (partial / "manifest.json").write_text(
-        json.dumps(snapshot.manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-        encoding="utf-8",
+    """Write and record in one session (tests, and callers that hold the only connection)."""
+    outcome = write_files(
+        db, snapshot_id, export_root, progress=progress, tokenizer_path=tokenizer_path
     )
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    snapshot.directory = final.name
-    snapshot.state = "ready"
-    return snapshot
+    return record(db, outcome)
 
 
-class _Writer:
-    def __init__(
-        self,
-        db: Session,
-        project: Project,
-        snapshot: ExportSnapshot,
-        folder: Path,
-        counter: TokenCounter,
-    ) -> None:
-        self.db, self.project, self.snapshot, self.counter = db, project, snapshot, counter
-        self.params = snapshot.params
-        self.files = JsonlFiles(folder)
-        self.checker = GateChecker(
-            project_system_prompt=project.system_prompt,
-            sequence_len=int(self.params["sequence_len"]),
-        )
-        self.by_split_source: Counter[tuple[str, str, str]] = Counter()
-        self.skipped: list[dict[str, Any]] = []
-        self.text_rows: _TextRows | None = None
-        self.contamination = export_view(db, project.id)
-        self.exclude_flagged = bool(self.params.get("exclude_flagged", True))
-        self.left_out_flagged = 0
-        self._flagged_in = _Ids()
-        self._unchecked_in = _Ids()
-
-    def _filters(self) -> dict[str, Any]:
-        p = self.params
-        return {
-            "approved_only": p["status"] == "approved",
-            "tags": p.get("tags") or [],
-            "source": p.get("source"),
-            "min_rating": p.get("min_rating"),
-            "selection_id": p.get("selection_id"),
-        }
-
-    def _streams(self) -> Iterator[tuple[str, Iterator[dict[str, Any]], Callable[..., Any]]]:
-        name = self.snapshot.format
-        if name == TEXT_FORMAT:
-            self.text_rows = _TextRows(_template_for(self.params, self.project.chat_template))
-            yield (
-                "sft",
-                repository.stream_examples(self.db, self.project.id, **self._filters()),
-                self.text_rows,
-            )
-            return
-        fmt = FORMATS[name]
-        if fmt.examples is not None:
-            yield (
-                "sft",
-                repository.stream_examples(self.db, self.project.id, **self._filters()),
-                fmt.examples,
-            )
-        if fmt.pairs is not None:
-            yield (
-                "preference",
-                repository.stream_pairs(self.db, self.project.id, **self._filters()),
-                fmt.pairs,
-            )
-
-    def write_items(self, report: Progress) -> None:
-        template_name = self.params.get("template") or self.project.chat_template
-        split_of = Splitter(
-            validation_fraction=float(self.params["validation_fraction"]),
-            seed=str(self.params["seed"]),
-        )
-        files, checker, count = self.files, self.checker, self.counter.count
-        done = 0
-        view = self.contamination
-        for kind, stream, build in self._streams():
-            item_kind = ItemKind.example if kind == "sft" else ItemKind.pair
-            flagged, unchecked = view.flagged[item_kind], view.unchecked[item_kind]
-            for item in stream:
-                if item["id"] in flagged:
-                    if self.exclude_flagged:
-                        self.left_out_flagged += 1
-                        continue
-                    self._flagged_in.add(item["id"])
-                if item["id"] in unchecked:
-                    self._unchecked_in.add(item["id"])
-                try:
-                    row = build(item)
-                except ExportRowError as exc:
-                    self.skipped.append({"kind": kind, "id": item["id"], "reason": str(exc)})
-                    continue
-                content_hash = item["content_hash"]
-                split = split_of(content_hash)
-                files.write(f"{kind}_{split}.jsonl", row)
-                files.write_line(
-                    "items.jsonl", item_line(kind, item["id"], item["version"], content_hash, split)
-                )
-                messages = item["messages"] if kind == "sft" else item["prompt"] + item["chosen"]
-                text = row["text"] if "text" in row else _plain_text(messages)
-                checker.add(
-                    item_id=item["id"], kind="example" if kind == "sft" else "pair",
-                    messages=messages, source=item["source"], template=template_name,
-                    token_count=count(text), content_hash=content_hash,
-                )  # fmt: skip
-                self.by_split_source[(kind, split, item["source"])] += 1
-                done += 1
-                if done % 5000 == 0:
-                    report(0.05, f"wrote {done:,} rows")
-        self.checker.contamination = self._contamination_gate()
-
-    def _contamination_gate(self) -> GateResult:
-        name = "contamination"
-        if not self.contamination.has_sets:
-            return GateResult(name, GateStatus.not_checked, "no frozen eval sets to check against")
-        if self._flagged_in.count:
-            n = self._flagged_in.count
-            return GateResult(name, GateStatus.block,
-                              f"{n:,} rows with open contamination flags",
-                              self._flagged_in.first)  # fmt: skip
-        left_out = f"; {self.left_out_flagged:,} flagged rows left out"
-        if self._unchecked_in.count:
-            n = self._unchecked_in.count
-            return GateResult(name, GateStatus.warn,
-                              f"{n:,} rows not checked since their last edit{left_out}",
-                              self._unchecked_in.first)  # fmt: skip
-        summary = f"every row checked after its last edit, no open flags{left_out}"
-        return GateResult(name, GateStatus.passed, summary)
-
-
-class _Ids:
-    """A count of offending ids and the first MAX_ITEMS of them (memory stays flat)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: list[int] = []
-
-    def add(self, item_id: int) -> None:
-        self.count += 1
-        if len(self.first) < MAX_ITEMS:
-            self.first.append(item_id)
-
-
-def _plain_text(messages: list[dict[str, Any]]) -> str:
-    return "\n".join(str(m.get("content") or "") for m in messages)
-
-
-def _tool_configs(folder: Path, snapshot: ExportSnapshot, rows: dict[str, int]) -> list[str]:
-    """Ready-to-use trainer configs pointing at the exported files."""
-    params = snapshot.params
-    data_files = sorted(n for n in rows if n != "items.jsonl" and n.endswith("_train.jsonl"))
-    written: list[str] = []
-    if snapshot.format == "axolotl" and data_files:
-        pairs = data_files[0].startswith("preference")
-        (folder / "axolotl.yaml").write_text(
-            axolotl_yaml(
-                base_model=params["base_model"],
-                dataset_file=data_files[0],
-                sequence_len=int(params["sequence_len"]),
-                pairs=pairs,
-                chat_template=params.get("template") or "chatml",
-            ),
-            encoding="utf-8",
-        )
-        written.append("axolotl.yaml")
-    if snapshot.format == "llamafactory" and data_files:
-        info: dict[str, Any] = {}
-        for name in data_files:
-            info.update(
-                llamafactory_dataset_info(
-                    name=name.removesuffix(".jsonl"),
-                    file_name=name,
-                    pairs=name.startswith("preference"),
-                    formatting="sharegpt",
-                )
-            )
-        (folder / "dataset_info.json").write_text(
-            json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        written.append("dataset_info.json")
-    return written
-
-
-def _manifest(
-    snapshot: ExportSnapshot, project: Project, writer: _Writer, extra: list[str], folder: Path
-) -> dict[str, Any]:
-    params = snapshot.params
-    counts: dict[str, dict[str, dict[str, int]]] = {}
-    for (kind, split, source), n in sorted(writer.by_split_source.items()):
-        counts.setdefault(kind, {}).setdefault(split, {})[source] = n
-    notes = []
-    if writer.text_rows is not None and writer.text_rows.folded:
-        notes.append(
-            f"template '{params['template']}' has no system role: the system prompt was folded "
-            f"into the first user turn in {writer.text_rows.folded:,} conversations"
-        )
-    if writer.skipped:
-        notes.append(f"{len(writer.skipped):,} items could not be written in this format")
-    if writer.left_out_flagged:
-        notes.append(
-            f"{writer.left_out_flagged:,} items with open contamination flags were left out"
-        )
-    names = sorted({*writer.files.rows, *extra})
-    return {
-        "trellis_version": __version__,
-        "snapshot": snapshot.id,
-        "project": project.slug,
-        "created_at": utcnow().isoformat(),
-        "format": snapshot.format,
-        "template": params.get("template"),
-        "filters": {
-            k: params.get(k)
-            for k in ("status", "tags", "source", "min_rating", "exclude_flagged", "selection")
-        },
-        "split": {
-            "validation_fraction": params["validation_fraction"],
-            "seed": params["seed"],
-            "method": "sha256(seed + ':' + content_hash) < fraction -> validation",
-        },
-        "counts": counts,
-        "gates": snapshot.gates,
-        "notes": notes,
-        "skipped": writer.skipped[:1000],
-        "files": {
-            name: {
-                "sha256": sha256_file(folder / name),
-                "bytes": (folder / name).stat().st_size,
-                **({"rows": writer.files.rows[name]} if name in writer.files.rows else {}),
-            }
-            for name in names
-        },
-    }
-
-
-def _gate_json(gate: Any) -> dict[str, Any]:
-    data = asdict(gate)
-    data["status"] = gate.status.value
-    return data
+def mark_failed(db: Session, snapshot_id: int, reason: str) -> None:
+    """The snapshot's job failed or was cancelled: say so on the snapshot, never "pending"."""
+    snapshot = repository.get(db, snapshot_id)
+    if snapshot is not None and snapshot.state == "pending":
+        snapshot.state = "failed"
+        snapshot.error = reason[:2000]

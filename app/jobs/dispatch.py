@@ -7,14 +7,14 @@ from typing import Protocol
 
 
 class Dispatcher(Protocol):
-    def send(self, job_id: int) -> None: ...
+    def send(self, job_id: int, queue: str = "short") -> None: ...
 
 
 class CeleryDispatcher:
-    def send(self, job_id: int) -> None:
+    def send(self, job_id: int, queue: str = "short") -> None:
         from workers.celery_app import celery_app
 
-        celery_app.send_task("trellis.run_job", args=[job_id])
+        celery_app.send_task("trellis.run_job", args=[job_id], queue=queue)
 
 
 _dispatcher: Dispatcher = CeleryDispatcher()

@@ -36,6 +36,7 @@ def _job_context(db: Session, job: Job, user: User) -> dict[str, Any]:
         "result": result,
         "row_errors": result.get("errors") or [],
         "percent": round(100 * min(max(job.progress or 0.0, 0.0), 1.0)),
+        "time_left": service.time_left(job),
         "can_cancel": not job.state.finished
         and (user.role is Role.admin or job.created_by_id == user.id),
     }

@@ -28,6 +28,7 @@ def claim(db: Session, job_id: int, now: datetime) -> bool:
             heartbeat_at=now,
             updated_at=now,
             error=None,
+            message="started",
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

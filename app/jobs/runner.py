@@ -8,18 +8,18 @@ committed, and a crash leaves a stale heartbeat for the reaper instead of a lie.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import session_scope
+from app.db import transaction
 from app.errors import AppError
 from app.jobs import repository
+from app.jobs.registry import handler_for, on_failure_of
 from app.models import JobState
 from app.models.base import utcnow
 
@@ -49,30 +49,14 @@ class JobContext:
             return
         self._last_write = now
         fraction = min(max(fraction, 0.0), 1.0)
-        with session_scope(self.session_factory) as db:
-            state = repository.heartbeat(
+        state = transaction(
+            lambda db: repository.heartbeat(
                 db, self.job_id, utcnow(), progress=fraction, message=message[:500]
-            )
+            ),
+            self.session_factory,
+        )
         if state is JobState.cancelled:
             raise JobCancelled
-
-
-Handler = Callable[[JobContext], dict[str, Any]]
-_handlers: dict[str, Handler] = {}
-
-
-def register(kind: str) -> Callable[[Handler], Handler]:
-    def decorator(fn: Handler) -> Handler:
-        _handlers[kind] = fn
-        return fn
-
-    return decorator
-
-
-def handler_for(kind: str) -> Handler | None:
-    from app.jobs import handlers  # noqa: F401 - registers every kind
-
-    return _handlers.get(kind)
 
 
 class _Heartbeat(threading.Thread):
@@ -86,8 +70,9 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.every_s):
             try:
-                with session_scope(self.factory) as db:
-                    repository.heartbeat(db, self.job_id, utcnow())
+                transaction(
+                    lambda db: repository.heartbeat(db, self.job_id, utcnow()), self.factory
+                )
             except Exception:
                 log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
 
@@ -95,23 +80,11 @@ class _Heartbeat(threading.Thread):
 def run_job(job_id: int, factory: sessionmaker[Session], heartbeat_s: float = 10.0) -> JobState:
     """Run a queued job to its end. Returns the state it ended in (or its current state when
     it was not ours to run: already running elsewhere, finished, or cancelled)."""
-    with session_scope(factory) as db:
-        claimed = repository.claim(db, job_id, utcnow())
-        job = repository.get(db, job_id)
-        if job is None:
-            log.warning("job %s does not exist", job_id)
-            return JobState.failed
-        if not claimed:
-            return job.state
-        ctx = JobContext(
-            job_id=job.id,
-            kind=job.kind,
-            params=dict(job.params),
-            project_id=job.project_id,
-            user_id=job.created_by_id,
-            attempt=job.attempts,
-            session_factory=factory,
-        )
+    ctx, state = transaction(lambda db: _claim(db, job_id, factory), factory)
+    if ctx is None:
+        if state in (JobState.failed, JobState.cancelled):
+            _after_failure(job_id, factory)  # e.g. cancelled before a worker took it
+        return state
     handler = handler_for(ctx.kind)
     beat = _Heartbeat(job_id, factory, heartbeat_s)
     beat.start()
@@ -122,20 +95,79 @@ def run_job(job_id: int, factory: sessionmaker[Session], heartbeat_s: float = 10
         result = handler(ctx)
         outcome = (JobState.succeeded, {"result": result, "progress": 1.0, "message": "done"})
     except JobCancelled:
-        return JobState.cancelled
+        outcome = (JobState.cancelled, {})
     except AppError as exc:
         outcome = (JobState.failed, {"error": exc.message, "result": _details(exc)})
     except Exception as exc:
         log.exception("job %s (%s) crashed", job_id, ctx.kind)
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        outcome = (JobState.failed, {"error": text})
+        outcome = (JobState.failed, {"error": _user_message(exc)})
     finally:
         beat.stopped.set()
         beat.join()
-    with session_scope(factory) as db:
-        repository.finish(db, job_id, utcnow(), outcome[0], **outcome[1])
+
+    def finish(db: Session) -> JobState:
+        if outcome[0] is not JobState.cancelled:
+            repository.finish(db, job_id, utcnow(), outcome[0], **outcome[1])
         job = repository.get(db, job_id)
         return job.state if job else outcome[0]
+
+    final = transaction(finish, factory)
+    if final in (JobState.failed, JobState.cancelled):
+        _after_failure(job_id, factory)
+    return final
+
+
+def _claim(
+    db: Session, job_id: int, factory: sessionmaker[Session]
+) -> tuple[JobContext | None, JobState]:
+    claimed = repository.claim(db, job_id, utcnow())
+    job = repository.get(db, job_id)
+    if job is None:
+        log.warning("job %s does not exist", job_id)
+        return None, JobState.failed
+    if not claimed:
+        return None, job.state
+    ctx = JobContext(
+        job_id=job.id,
+        kind=job.kind,
+        params=dict(job.params),
+        project_id=job.project_id,
+        user_id=job.created_by_id,
+        attempt=job.attempts,
+        session_factory=factory,
+    )
+    return ctx, job.state
+
+
+def _after_failure(job_id: int, factory: sessionmaker[Session]) -> None:
+    """Let the job's domain mark its own rows (an export snapshot, a check run) failed too, so no
+    page shows "pending" for work that will never finish."""
+
+    def mark(db: Session) -> None:
+        job = repository.get(db, job_id)
+        hook = on_failure_of(job.kind) if job else None
+        if job is not None and hook is not None:
+            hook(db, job)
+
+    try:
+        transaction(mark, factory)
+    except Exception:
+        log.exception("could not record the failure of job %s on its own rows", job_id)
+
+
+_PATH = re.compile(r"""['"]?(?:/[\w.@+-]+){2,}/?['"]?""")
+
+
+def _user_message(exc: Exception) -> str:
+    """What a user sees of an unexpected error: its kind and first line, never SQL, a stack
+    trace or a server path (the full traceback goes to the worker's log)."""
+    if type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
+        return "a database error interrupted the job; it can be started again"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    text = str(exc).strip()
+    first = _PATH.sub("<path>", text.splitlines()[0])[:300] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _details(exc: AppError) -> dict[str, Any] | None:

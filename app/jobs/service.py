@@ -13,6 +13,7 @@ from app.db import after_commit
 from app.errors import Conflict, Forbidden, NotFound
 from app.jobs import repository
 from app.jobs.dispatch import get_dispatcher
+from app.jobs.registry import on_failure_of, queue_for
 from app.models import Job, JobState, Role, User
 from app.models.base import utcnow
 
@@ -42,13 +43,13 @@ def create(
     db.add(job)
     db.flush()
     job_id = job.id
-    after_commit(db, lambda: _send(job_id))
+    after_commit(db, lambda: _send(job_id, kind))
     return job
 
 
-def _send(job_id: int) -> None:
+def _send(job_id: int, kind: str) -> None:
     try:
-        get_dispatcher().send(job_id)
+        get_dispatcher().send(job_id, queue_for(kind))
     except Exception:
         # The row is committed; the reaper re-sends queued jobs nobody picked up.
         log.exception("could not send job %s to the broker; the reaper will retry", job_id)
@@ -69,6 +70,23 @@ def recent_for_project(db: Session, project_id: int, limit: int = 20) -> list[Jo
     return repository.recent(db, project_id, limit)
 
 
+def time_left(job: Job, now: datetime | None = None) -> str | None:
+    """A running job's remaining time, extrapolated from its progress so far ("about 2 min");
+    None until there is enough to go on (a few seconds and a few percent)."""
+    if job.state is not JobState.running or job.started_at is None:
+        return None
+    progress = job.progress or 0.0
+    elapsed = ((now or utcnow()) - job.started_at).total_seconds()
+    if progress < 0.02 or progress >= 1.0 or elapsed < 3:
+        return None
+    seconds = elapsed * (1.0 - progress) / progress
+    if seconds < 120:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
 def cancel(db: Session, job: Job, user: User) -> Job:
     if user.role is not Role.admin and job.created_by_id != user.id:
         raise Forbidden("only the job's creator or an admin can cancel it")
@@ -85,7 +103,7 @@ def reap(db: Session, *, stale_after_s: int, max_attempts: int) -> list[int]:
     """
     now = utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)
-    to_send: list[int] = []
+    to_send: list[tuple[int, str]] = []
     for job in repository.stale_running(db, cutoff):
         if job.attempts >= max_attempts:
             repository.finish(
@@ -95,15 +113,18 @@ def reap(db: Session, *, stale_after_s: int, max_attempts: int) -> list[int]:
                 JobState.failed,
                 error=f"the worker stopped responding {job.attempts} times; giving up",
             )
+            hook = on_failure_of(job.kind)
+            if hook is not None:
+                hook(db, job)
             continue
         if repository.requeue(db, job, now, "worker lost; re-queued"):
-            to_send.append(job.id)
+            to_send.append((job.id, job.kind))
     for job in repository.unclaimed_queued(db, cutoff):
         if repository.requeue(db, job, now, "waiting for a worker (re-sent)"):
-            to_send.append(job.id)
-    for job_id in to_send:
-        after_commit(db, lambda job_id=job_id: _send(job_id))  # type: ignore[misc]
-    return to_send
+            to_send.append((job.id, job.kind))
+    for job_id, kind in to_send:
+        after_commit(db, lambda job_id=job_id, kind=kind: _send(job_id, kind))  # type: ignore[misc]
+    return [job_id for job_id, _ in to_send]
 
 
 def jobs_with_param(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, TimestampMixin
@@ -22,7 +22,8 @@ class ExportSnapshot(TimestampMixin, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(
         String(16), default="pending"
-    )  # pending|ready|blocked|failed
+    )  # pending|ready|blocked|checked|failed
+    error: Mapped[str | None] = mapped_column(Text, default=None)  # why it failed
     format: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     gates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, default=None)

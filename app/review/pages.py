@@ -15,7 +15,7 @@ from app.auth.policy import Access, ProjectReview
 from app.errors import Conflict, Invalid
 from app.models import Source
 from app.projects import service as projects
-from app.review import item_pages, service
+from app.review import bulk, item_pages, service
 from app.review.schemas import QueueFilter, QueuePage
 from app.web.deps import SessionDep
 from app.web.pages import VARY_HTMX, field_errors, preview, query_string, settings_of
@@ -140,14 +140,14 @@ def review_bulk(
         **_filter_options(db, access),
     }
     if not expected_count.strip():
-        count = service.bulk_count(db, project, f)
+        count = bulk.bulk_count(db, project, f)
         return render(request, "review/bulk.html", {**context, "count": count, "step": "confirm"})
     try:
         expected = int(expected_count)
     except ValueError:
         raise Invalid("expected_count: a number") from None
     try:
-        result = service.bulk(db, project, access.required_user, verb, f, expected)
+        result = bulk.bulk(db, project, access.required_user, verb, f, expected)
     except Conflict as exc:
         count = int((exc.details or {}).get("count", 0))
         return render(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.auth.policy import ProjectReview
 from app.models import Example
-from app.review import service
+from app.review import bulk, service
 from app.review.schemas import (
     BulkIn,
     BulkOut,
@@ -66,7 +66,7 @@ def review_queue(
 def review_bulk(slug: str, data: BulkIn, db: SessionDep, access: ProjectReview) -> BulkOut:
     """Approve or reject everything the filter matches. Send it first without
     `expected_count` (a dry run) to learn the count, then again with that count to apply."""
-    result = service.bulk(
+    result = bulk.bulk(
         db,
         access.required_project,
         access.required_user,
@@ -81,6 +81,7 @@ def review_bulk(slug: str, data: BulkIn, db: SessionDep, access: ProjectReview) 
         count=result.count,
         applied=result.applied,
         dry_run=result.dry_run,
+        job_id=result.job_id,
         skipped=[
             SkippedItem(kind="example" if k.value == "example" else "pair", id=i, reason=r)
             for k, i, r in result.skipped

@@ -94,6 +94,11 @@ class BulkOut(BaseModel):
     count: int = Field(description="items matching the filter")
     applied: int = Field(description="items decided (0 on a dry run)")
     dry_run: bool
+    job_id: int | None = Field(
+        default=None,
+        description="over 500 items the decisions run as this job (GET /api/jobs/{id}); "
+        "`applied` is then 0 in this answer",
+    )
     skipped: list[SkippedItem] = Field(default_factory=list)
 
 

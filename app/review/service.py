@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import Forbidden, Invalid, NotFound
 from app.examples import service as examples
 from app.models import (
     Example,
@@ -32,11 +32,9 @@ from app.models import (
 )
 from app.pairs import service as pairs
 from app.review import changes, repository
-from app.review.schemas import BulkAction, QueueFilter, QueuePage
+from app.review.schemas import QueueFilter, QueuePage
 
 Item = Example | PreferencePair
-# A bulk action decides at most this many items in one request; narrow the filter for more.
-BULK_MAX = 5_000
 # Statuses a reviewer can decide on: submitted items, and earlier decisions to overturn. Pending
 # items are still being labeled; items sent back are with their annotators.
 DECIDABLE = (ItemStatus.submitted, ItemStatus.approved, ItemStatus.rejected)
@@ -113,10 +111,10 @@ def decide(
     """Record one reviewer's decision on the version of the item they looked at."""
     item = get_item(db, project, kind, item_id)
     changes.check_version(kind, item, version, snapshot(kind, item))
-    return _decide(db, project, reviewer, kind, item, decision, comment)
+    return apply_decision(db, project, reviewer, kind, item, decision, comment)
 
 
-def _decide(
+def apply_decision(
     db: Session,
     project: Project,
     reviewer: User,
@@ -189,11 +187,11 @@ class QueueResult:
     skipped: list[tuple[ItemKind, int, str]] = field(default_factory=list)
 
 
-def _kinds(f: QueueFilter) -> list[ItemKind]:
+def kinds_in(f: QueueFilter) -> list[ItemKind]:
     return [parse_kind(f.kind)] if f.kind else [ItemKind.example, ItemKind.pair]
 
 
-def _conditions(
+def queue_conditions(
     db: Session, project: Project, kind: ItemKind, f: QueueFilter, not_reviewed_by: int | None
 ) -> list[Any]:
     return repository.queue_conditions(
@@ -237,8 +235,8 @@ def queue(
     after = _decode(f.after) if f.after else None
     found: list[tuple[ItemKind, Item]] = []
     total = 0
-    for kind in _kinds(f):
-        conds = _conditions(db, project, kind, f, not_reviewed_by)
+    for kind in kinds_in(f):
+        conds = queue_conditions(db, project, kind, f, not_reviewed_by)
         found.extend(
             (kind, item) for item in repository.queue_page(db, kind, conds, after, f.limit + 1)
         )
@@ -248,7 +246,7 @@ def queue(
     next_cursor = _cursor_of(page[-1]) if len(found) > f.limit else None
     counts = {
         kind: repository.label_counts(db, kind, [i.id for k, i in page if k is kind])
-        for kind in _kinds(f)
+        for kind in kinds_in(f)
     }
     entries = [QueueEntry(kind, item, counts[kind].get(item.id, 0)) for kind, item in page]
     return QueueResult(entries, total, next_cursor)
@@ -298,73 +296,6 @@ def _first_allowed(
         if key not in blocked and key != current:
             return key
     return None
-
-
-# --- bulk ------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class BulkResult:
-    action: BulkAction
-    count: int
-    applied: int
-    dry_run: bool
-    skipped: list[tuple[ItemKind, int, str]] = field(default_factory=list)
-
-
-def bulk_count(db: Session, project: Project, f: QueueFilter) -> int:
-    return sum(
-        repository.queue_count(db, kind, _conditions(db, project, kind, f, None))
-        for kind in _kinds(f)
-    )
-
-
-def bulk(
-    db: Session,
-    project: Project,
-    reviewer: User,
-    action: BulkAction,
-    f: QueueFilter,
-    expected_count: int | None,
-    *,
-    comment: str = "",
-    dry_run: bool = False,
-) -> BulkResult:
-    """Approve or reject every submitted item the filter matches. Without `expected_count` (or
-    with `dry_run`) only counts them: the caller shows the count and asks for confirmation, and
-    a count that changed in between is refused (409) instead of deciding items nobody saw."""
-    count = bulk_count(db, project, f)
-    if dry_run or expected_count is None:
-        return BulkResult(action, count, 0, True)
-    if count != expected_count:
-        raise Conflict(
-            f"{count:,} items match this filter now, not the {expected_count:,} you confirmed; "
-            "check the new count and confirm again",
-            details={"count": count},
-        )
-    if count > BULK_MAX:
-        raise Invalid(f"{count:,} items match; a bulk action takes at most {BULK_MAX:,}")
-    decision = ReviewDecision.approve if action == "approve" else ReviewDecision.reject
-    result = BulkResult(action, count, 0, False)
-    for kind in _kinds(f):
-        items = repository.queue_all(db, kind, _conditions(db, project, kind, f, None))
-        ids = [item.id for item in items]
-        blocked: dict[int, str] = {}
-        if decision is ReviewDecision.approve:
-            for item_id in repository.labeled_by(db, kind, ids, reviewer.id):
-                blocked[item_id] = "you labeled it"
-            for item_id in repository.edited_by(db, kind, ids, reviewer.id):
-                blocked[item_id] = "you edited it"
-            hashes = [(item.id, item.content_hash) for item in items]
-            for item_id in repository.approved_by(db, kind, hashes, reviewer.id):
-                blocked.setdefault(item_id, "you already approved it")
-        for item in items:
-            if item.id in blocked:
-                result.skipped.append((kind, item.id, blocked[item.id]))
-                continue
-            _decide(db, project, reviewer, kind, item, decision, comment)
-            result.applied += 1
-    return result
 
 
 # --- reverts and what the review pages show ---------------------------------------------------

@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs import repository, service
-from app.jobs.runner import JobContext, register, run_job
+from app.jobs.registry import register
+from app.jobs.runner import JobContext, run_job
 from app.models import Job, JobState
 from app.models.base import utcnow
 from tests.conftest import RecordingDispatcher

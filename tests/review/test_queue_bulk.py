@@ -108,6 +108,7 @@ def test_bulk_counts_first_refuses_a_changed_count_and_skips_own_edits(
         "count": 4,
         "applied": 0,
         "dry_run": True,
+        "job_id": None,
         "skipped": [],
     }
     assert (

@@ -62,8 +62,8 @@ class CeleryTo:
     def __init__(self, broker: str) -> None:
         self.app = Celery("trellis-test", broker=broker)
 
-    def send(self, job_id: int) -> None:
-        self.app.send_task("trellis.run_job", args=[job_id])
+    def send(self, job_id: int, queue: str = "short") -> None:
+        self.app.send_task("trellis.run_job", args=[job_id], queue=queue)
 
 
 def test_real_worker_runs_an_import(scratch_database: str, tmp_path: Path) -> None:

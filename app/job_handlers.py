@@ -1,21 +1,30 @@
-"""Job kinds and the domain services they run. Imported by the runner to register them."""
+"""The composition root of background work: every job kind, the domain service it runs, the
+queue it waits on and what its domain records when it fails.
+
+Imported by the worker (workers/tasks.py), the web app and the CLI; the shared `jobs` layer
+never imports it, so jobs stays below the domains.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.config import get_settings
 from app.contamination import service as contamination
-from app.db import session_scope
+from app.db import session_scope, transaction
 from app.diversity import service as diversity
 from app.errors import AppError, Invalid
 from app.exports import service as exports
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.imports.uploads import IMPORT_JOB, discard
-from app.jobs.runner import JobContext, register
-from app.models import EvalSet, ItemKind, Project
+from app.jobs.registry import LONG, register
+from app.jobs.runner import JobContext
+from app.models import EvalSet, ItemKind, Job, Project
+from app.review import bulk as review_bulk
 
 
 @register(IMPORT_JOB)
@@ -51,27 +60,35 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
 def _check_new_items(ctx: JobContext) -> None:
     """After an import, queue an (incremental) contamination check of the new items when the
     project has frozen eval sets."""
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         project = db.get(Project, ctx.project_id)
         if project is not None and contamination.has_frozen_sets(db, project):
             contamination.start_check(db, project, None)
 
 
-@register(exports.EXPORT_JOB)
+def _export_failed(db: Session, job: Job) -> None:
+    exports.mark_failed(
+        db, int(job.params["snapshot_id"]), job.error or f"the job was {job.state.value}"
+    )
+
+
+@register(exports.EXPORT_JOB, on_failure=_export_failed)
 def run_export(ctx: JobContext) -> dict[str, Any]:
+    """Files are written in a read-only transaction; the outcome is stored in a short write
+    transaction of its own (see `exports.write_files`)."""
     settings = get_settings()
+    snapshot_id = int(ctx.params["snapshot_id"])
     with session_scope(ctx.session_factory) as db:
-        snapshot = exports.run(
-            db,
-            int(ctx.params["snapshot_id"]),
-            settings.export_dir,
-            progress=ctx.progress,
-            tokenizer_path=settings.tokenizer_path,
-        )
-        return {"snapshot_id": snapshot.id, "state": snapshot.state}
+        outcome = exports.write_files(
+            db, snapshot_id, settings.export_dir,
+            progress=ctx.progress, tokenizer_path=settings.tokenizer_path,
+        )  # fmt: skip
+    ctx.progress(0.98, "recording the snapshot", force=True)
+    state = transaction(lambda db: exports.record(db, outcome).state, ctx.session_factory)
+    return {"snapshot_id": snapshot_id, "state": state}
 
 
-@register(contamination.INDEX_JOB)
+@register(contamination.INDEX_JOB, queue=LONG)
 def run_eval_index(ctx: JobContext) -> dict[str, Any]:
     """Precompute a frozen eval set's signatures, n-gram index and embeddings: computed in a
     read-only transaction, stored in a short second one."""
@@ -82,20 +99,20 @@ def run_eval_index(ctx: JobContext) -> dict[str, Any]:
             raise Invalid(f"eval set {ctx.params['eval_set_id']} is gone")
         ctx.progress(0.1, "computing signatures and embeddings", force=True)
         built = contamination.compute_index(db, eval_set, encoder)
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         contamination.store_index(db, built)
     return {"eval_set_id": built.eval_set_id, "items": len(built.index.items),
             "segments": len(built.index.segments)}  # fmt: skip
 
 
-@register(contamination.CHECK_JOB)
+@register(contamination.CHECK_JOB, queue=LONG)
 def run_contamination_check(ctx: JobContext) -> dict[str, Any]:
     """Plan a check: queue one chunk job per slice of the items that need checking."""
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         return contamination.plan_run(db, int(ctx.params["run_id"]), ctx.params)
 
 
-@register(contamination.CHUNK_JOB)
+@register(contamination.CHUNK_JOB, queue=LONG)
 def run_contamination_chunk(ctx: JobContext) -> dict[str, Any]:
     encoder = contamination.get_text_encoder()
     with session_scope(ctx.session_factory) as db:
@@ -107,17 +124,17 @@ def run_contamination_chunk(ctx: JobContext) -> dict[str, Any]:
             encoder,
             progress=ctx.progress,
         )
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         return contamination.write_chunk(db, chunk)
 
 
-@register(diversity.PLAN_JOB)
+@register(diversity.PLAN_JOB, queue=LONG)
 def run_diversity_plan(ctx: JobContext) -> dict[str, Any]:
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         return diversity.plan_run(db, int(ctx.params["run_id"]))
 
 
-@register(diversity.EMBED_JOB)
+@register(diversity.EMBED_JOB, queue=LONG)
 def run_diversity_embed(ctx: JobContext) -> dict[str, Any]:
     encoder = contamination.get_text_encoder()
     with session_scope(ctx.session_factory) as db:
@@ -125,24 +142,31 @@ def run_diversity_embed(ctx: JobContext) -> dict[str, Any]:
             db, int(ctx.params["run_id"]), ItemKind(ctx.params["kind"]),
             [int(i) for i in ctx.params["ids"]], encoder,
         )  # fmt: skip
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         return diversity.record_chunk(db, chunk)
 
 
-@register(diversity.SCORE_JOB)
+@register(diversity.SCORE_JOB, queue=LONG)
 def run_diversity_score(ctx: JobContext) -> dict[str, Any]:
     encoder = contamination.get_text_encoder()
     with session_scope(ctx.session_factory) as db:
         scored = diversity.score_run(db, int(ctx.params["run_id"]), encoder, ctx.progress)
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         return diversity.record_scores(db, scored)
 
 
-@register(diversity.RESCORE_JOB)
+@register(diversity.RESCORE_JOB, queue=LONG)
 def run_diversity_rescore(ctx: JobContext) -> dict[str, Any]:
     encoder = contamination.get_text_encoder()
-    with session_scope(ctx.session_factory) as db:
+    with session_scope(ctx.session_factory, write=True) as db:
         return diversity.rescore_item(
             db, int(ctx.params["run_id"]), ItemKind(ctx.params["kind"]),
             int(ctx.params["item_id"]), encoder,
         )  # fmt: skip
+
+
+@register(review_bulk.BULK_JOB)
+def run_review_bulk(ctx: JobContext) -> dict[str, Any]:
+    if ctx.project_id is None:
+        raise Invalid("bulk review job without a project")
+    return review_bulk.run_job(ctx.session_factory, ctx.project_id, ctx.params, ctx.progress)

@@ -1,0 +1,195 @@
+"""One streaming pass over a snapshot's selected items: every file written, the quality gates
+computed on the way. Reads the database, never writes it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.contamination.service import export_view
+from app.exports import repository
+from app.exports.chat_templates import (
+    ChatTemplate,
+    TemplateError,
+    from_source,
+    get_template,
+    render,
+)
+from app.exports.files import JsonlFiles, item_line
+from app.exports.gates import MAX_ITEMS, GateChecker, GateResult, GateStatus
+from app.exports.rows import FORMATS, ExportRowError
+from app.exports.split import Splitter
+from app.exports.tokens import TokenCounter
+from app.models import ExportSnapshot, ItemKind, Project
+
+TEXT_FORMAT = "text"
+Progress = Callable[[float, str], None]
+
+
+def template_for(params: dict[str, Any], project_default: str) -> ChatTemplate:
+    """The template a text export renders with: its own custom one, or a built-in by name."""
+    custom = params.get("custom_template")
+    if custom:
+        return from_source(
+            f"custom:{custom['name']}", custom["source"], custom["bos_token"], custom["eos_token"]
+        )
+    return get_template(params.get("template") or project_default)
+
+
+class TextRows:
+    """`text` rows: each conversation rendered through a chat template."""
+
+    def __init__(self, template: ChatTemplate) -> None:
+        self.template = template
+        self.folded = 0
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        try:
+            rendered = render(self.template, item["messages"], tools=item.get("tools"))
+        except TemplateError as exc:
+            raise ExportRowError(item["id"], str(exc)) from exc
+        self.folded += rendered.folded_system
+        return {"text": rendered.text}
+
+
+class SnapshotWriter:
+    def __init__(
+        self,
+        db: Session,
+        project: Project,
+        snapshot: ExportSnapshot,
+        folder: Path,
+        counter: TokenCounter,
+    ) -> None:
+        self.db, self.project, self.snapshot, self.counter = db, project, snapshot, counter
+        self.params = snapshot.params
+        self.files = JsonlFiles(folder)
+        self.checker = GateChecker(
+            project_system_prompt=project.system_prompt,
+            sequence_len=int(self.params["sequence_len"]),
+        )
+        self.by_split_source: Counter[tuple[str, str, str]] = Counter()
+        self.skipped: list[dict[str, Any]] = []
+        self.text_rows: TextRows | None = None
+        self.contamination = export_view(db, project.id)
+        self.exclude_flagged = bool(self.params.get("exclude_flagged", True))
+        self.left_out_flagged = 0
+        self._flagged_in = _Ids()
+        self._unchecked_in = _Ids()
+
+    def _filters(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "approved_only": p["status"] == "approved",
+            "tags": p.get("tags") or [],
+            "source": p.get("source"),
+            "min_rating": p.get("min_rating"),
+            "selection_id": p.get("selection_id"),
+        }
+
+    def _streams(self) -> Iterator[tuple[str, Iterator[dict[str, Any]], Callable[..., Any]]]:
+        name = self.snapshot.format
+        if name == TEXT_FORMAT:
+            self.text_rows = TextRows(template_for(self.params, self.project.chat_template))
+            yield (
+                "sft",
+                repository.stream_examples(self.db, self.project.id, **self._filters()),
+                self.text_rows,
+            )
+            return
+        fmt = FORMATS[name]
+        if fmt.examples is not None:
+            yield (
+                "sft",
+                repository.stream_examples(self.db, self.project.id, **self._filters()),
+                fmt.examples,
+            )
+        if fmt.pairs is not None:
+            yield (
+                "preference",
+                repository.stream_pairs(self.db, self.project.id, **self._filters()),
+                fmt.pairs,
+            )
+
+    def write_items(self, report: Progress) -> None:
+        template_name = self.params.get("template") or self.project.chat_template
+        split_of = Splitter(
+            validation_fraction=float(self.params["validation_fraction"]),
+            seed=str(self.params["seed"]),
+        )
+        files, checker, count = self.files, self.checker, self.counter.count
+        done = 0
+        view = self.contamination
+        for kind, stream, build in self._streams():
+            item_kind = ItemKind.example if kind == "sft" else ItemKind.pair
+            flagged, unchecked = view.flagged[item_kind], view.unchecked[item_kind]
+            for item in stream:
+                if item["id"] in flagged:
+                    if self.exclude_flagged:
+                        self.left_out_flagged += 1
+                        continue
+                    self._flagged_in.add(item["id"])
+                if item["id"] in unchecked:
+                    self._unchecked_in.add(item["id"])
+                try:
+                    row = build(item)
+                except ExportRowError as exc:
+                    self.skipped.append({"kind": kind, "id": item["id"], "reason": str(exc)})
+                    continue
+                content_hash = item["content_hash"]
+                split = split_of(content_hash)
+                files.write(f"{kind}_{split}.jsonl", row)
+                files.write_line(
+                    "items.jsonl", item_line(kind, item["id"], item["version"], content_hash, split)
+                )
+                messages = item["messages"] if kind == "sft" else item["prompt"] + item["chosen"]
+                text = row["text"] if "text" in row else _plain_text(messages)
+                checker.add(
+                    item_id=item["id"], kind="example" if kind == "sft" else "pair",
+                    messages=messages, source=item["source"], template=template_name,
+                    token_count=count(text), content_hash=content_hash,
+                )  # fmt: skip
+                self.by_split_source[(kind, split, item["source"])] += 1
+                done += 1
+                if done % 5000 == 0:
+                    report(0.05, f"wrote {done:,} rows")
+        self.checker.contamination = self._contamination_gate()
+
+    def _contamination_gate(self) -> GateResult:
+        name = "contamination"
+        if not self.contamination.has_sets:
+            return GateResult(name, GateStatus.not_checked, "no frozen eval sets to check against")
+        if self._flagged_in.count:
+            n = self._flagged_in.count
+            return GateResult(name, GateStatus.block,
+                              f"{n:,} rows with open contamination flags",
+                              self._flagged_in.first)  # fmt: skip
+        left_out = f"; {self.left_out_flagged:,} flagged rows left out"
+        if self._unchecked_in.count:
+            n = self._unchecked_in.count
+            return GateResult(name, GateStatus.warn,
+                              f"{n:,} rows not checked since their last edit{left_out}",
+                              self._unchecked_in.first)  # fmt: skip
+        summary = f"every row checked after its last edit, no open flags{left_out}"
+        return GateResult(name, GateStatus.passed, summary)
+
+
+class _Ids:
+    """A count of offending ids and the first MAX_ITEMS of them (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[int] = []
+
+    def add(self, item_id: int) -> None:
+        self.count += 1
+        if len(self.first) < MAX_ITEMS:
+            self.first.append(item_id)
+
+
+def _plain_text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(str(m.get("content") or "") for m in messages)

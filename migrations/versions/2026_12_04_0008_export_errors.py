@@ -1,0 +1,26 @@
+"""export snapshots say why they failed
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-04 18:50:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("export_snapshots") as batch:
+        batch.add_column(sa.Column("error", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("export_snapshots") as batch:
+        batch.drop_column("error")
