@@ -3,6 +3,7 @@ beside the web server, end to end over HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -104,3 +105,102 @@ def _processes_in(folder: Path) -> list[int]:
             except OSError:
                 continue
     return left
+
+
+def _start(folder: Path, port: int, log_name: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    log = (folder / log_name).open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_healthy(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    pytest.fail("server did not start: " + log.read_text()[-2000:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_die_with_a_killed_server_and_one_server_per_data_folder(tmp_path: Path) -> None:
+    port = _free_port()
+    first = _start(tmp_path, port, "first.log")
+    others: list[subprocess.Popen[bytes]] = []
+    try:
+        _wait_healthy(port, first, tmp_path / "first.log")
+        pids_file = tmp_path / "trellis-data" / "workers.pids"
+        deadline = time.monotonic() + 10
+        while not pids_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(p) for p in json.loads(pids_file.read_text())]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+
+        # A second server on the same data folder is refused, naming the first.
+        second = _start(tmp_path, _free_port(), "second.log")
+        others.append(second)
+        assert second.wait(timeout=60) != 0
+        assert f"pid {first.pid}" in (tmp_path / "second.log").read_text()
+
+        # kill -9 of the server alone: its workers notice and stop by themselves.
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.5)
+        assert not any(_alive(p) for p in workers), "workers outlived their killed server"
+
+        # The next start finds the lock free and no workers of the old server to stop.
+        third = _start(tmp_path, port, "third.log")
+        others.append(third)
+        _wait_healthy(port, third, tmp_path / "third.log")
+    finally:
+        for proc in [first, *others]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=45)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+    assert _processes_in(tmp_path) == [], "a worker outlived the server"
+
+
+def test_a_start_stops_the_workers_an_earlier_killed_server_left(tmp_path: Path) -> None:
+    from app.cli.builtin_workers import BuiltInWorkers
+    from app.config import Settings
+
+    # A worker process as a killed server leaves it: its pid in the data folder, still running.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
+    env |= {"PYTHONPATH": str(ROOT), "TRELLIS_DATA_DIR": str(tmp_path / "trellis-data")}
+    (tmp_path / "trellis-data").mkdir()
+    orphan = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "solo",
+         "--queues", "short", "--hostname", f"orphan-{os.getpid()}@%h"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        time.sleep(2)
+        assert orphan.poll() is None
+        settings = Settings(data_dir=tmp_path / "trellis-data")
+        (settings.data_dir / "workers.pids").write_text(json.dumps([orphan.pid, 999_999_999]))
+        assert BuiltInWorkers(settings).stop_leftovers() == [orphan.pid]
+        assert orphan.wait(timeout=5) is not None
+        assert not (settings.data_dir / "workers.pids").exists()
+    finally:
+        if orphan.poll() is None:
+            os.killpg(orphan.pid, signal.SIGKILL)
+            orphan.wait()
