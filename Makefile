@@ -4,6 +4,8 @@
 # Both install everything from this repository's own files.
 
 PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/trellis serve
+	$(BIN)/trellis serve --host $(HOST) --port $(PORT)
 
 # Browser tests drive Debian's chromium; install it when we can (root, apt), else they skip.
 browser-deps:
