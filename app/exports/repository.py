@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, String, select, type_coerce
+from sqlalchemy import Select, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.examples.listing import has_tag
@@ -92,6 +92,16 @@ def stream_pairs(db: Session, project_id: int, **filters: Any) -> Iterator[dict[
     keys = ("id", "version", "content_hash", "prompt", "chosen", "rejected", "source", "rating",
             "tags")  # fmt: skip
     return _stream(db, query, keys)
+
+
+def count_selected(db: Session, project_id: int, pairs: bool, **filters: Any) -> int:
+    """How many rows the stream will hold (for progress), by the same filters."""
+    model = PreferencePair if pairs else Example
+    query = select(model.id)
+    if not pairs:
+        query = query.where(Example.needs_response.is_(False))
+    query = _filtered(db, model, query, project_id, **filters).order_by(None)
+    return int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
 def _stream(db: Session, query: Select[Any], keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:

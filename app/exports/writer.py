@@ -115,6 +115,17 @@ class SnapshotWriter:
                 fmt.pairs,
             )
 
+    def _expected_rows(self) -> int:
+        fmt = FORMATS.get(self.snapshot.format)
+        sft = self.snapshot.format == TEXT_FORMAT or (fmt is not None and fmt.examples is not None)
+        pairs = fmt is not None and fmt.pairs is not None
+        filters = self._filters()
+        return sum(
+            repository.count_selected(self.db, self.project.id, is_pairs, **filters)
+            for is_pairs, wanted in ((False, sft), (True, pairs))
+            if wanted
+        )
+
     def write_items(self, report: Progress) -> None:
         template_name = self.params.get("template") or self.project.chat_template
         split_of = Splitter(
@@ -123,6 +134,7 @@ class SnapshotWriter:
         )
         files, checker, count = self.files, self.checker, self.counter.count
         done = 0
+        total = max(1, self._expected_rows())
         view = self.contamination
         for kind, stream, build in self._streams():
             item_kind = ItemKind.example if kind == "sft" else ItemKind.pair
@@ -156,7 +168,9 @@ class SnapshotWriter:
                 self.by_split_source[(kind, split, item["source"])] += 1
                 done += 1
                 if done % 5000 == 0:
-                    report(0.05, f"wrote {done:,} rows")
+                    report(
+                        0.02 + 0.86 * min(1.0, done / total), f"wrote {done:,} of {total:,} rows"
+                    )
         self.checker.contamination = self._contamination_gate()
 
     def _contamination_gate(self) -> GateResult:
