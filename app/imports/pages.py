@@ -13,7 +13,7 @@ from app.formats import FORMATS
 from app.imports.schemas import ImportOptions
 from app.imports.uploads import start_import, store_upload
 from app.models import ItemStatus, Source
-from app.web.deps import SessionDep
+from app.web.deps import SessionDep, release_before_slow_work
 from app.web.pages import redirect_after_post, settings_of, validate_form
 from app.web.templating import render
 
@@ -94,6 +94,7 @@ def upload(
         return _import_page(request, form, errors, 422)
     settings = settings_of(request)
     name = file.filename or "upload"
+    release_before_slow_work(db)
     try:
         path = store_upload(file.file, name, settings.upload_dir, settings.upload_max_bytes)
     except (Invalid, PayloadTooLarge) as exc:

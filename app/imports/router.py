@@ -9,7 +9,7 @@ from app.imports.schemas import ImportOptions
 from app.imports.uploads import start_import, store_upload
 from app.jobs.schemas import JobOut
 from app.models import ItemStatus, Source
-from app.web.deps import SessionDep
+from app.web.deps import SessionDep, release_before_slow_work
 
 router = APIRouter(prefix="/api/projects/{slug}/imports", tags=["imports"])
 
@@ -39,6 +39,7 @@ def create_import(
         status=status,
     )
     name = file.filename or "upload"
+    release_before_slow_work(db)
     path = store_upload(file.file, name, settings.upload_dir, settings.upload_max_bytes)
     job = start_import(db, access.required_project, access.required_user, path, name, options)
     return JobOut.model_validate(job)

@@ -81,3 +81,12 @@ def _writes_on_read(db: SessionDep) -> None:
 
 
 WritesOnRead = Annotated[None, Depends(_writes_on_read)]
+
+
+def release_before_slow_work(db: Session) -> None:
+    """End the request's transaction before slow work (storing a large upload) while it has
+    written nothing: on SQLite a write request holds the database's write lock from its first
+    query, so every other writer, the workers included, would wait for the copy. The next
+    query begins a new transaction (with the write lock, as before)."""
+    if db.in_transaction() and not (db.new or db.dirty or db.deleted):
+        db.rollback()

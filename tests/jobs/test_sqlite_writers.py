@@ -6,12 +6,13 @@ read snapshot that other commits had made stale, which SQLite refuses at once.""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -114,3 +115,26 @@ def test_export_job_finishes_while_other_connections_commit(
         assert stored is not None and stored.state == "ready", stored.error if stored else None
         assert stored.manifest is not None
         assert stored.manifest["files"]["sft_train.jsonl"]["rows"] == 4998
+
+
+def test_a_write_request_lets_go_of_the_lock_before_storing_an_upload(
+    sqlite_factory: sessionmaker[Session],
+) -> None:
+    from app.db import SQLITE_BEGIN
+    from app.web.deps import release_before_slow_work
+
+    request_db = sqlite_factory()
+    request_db.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})  # as a POST does
+    request_db.execute(select(Project.id)).all()  # the policy's lookups
+    path = sqlite_factory.kw["bind"].url.database
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)  # another writer
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("BEGIN IMMEDIATE")
+    release_before_slow_work(request_db)  # now the upload is copied; others may write
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE projects SET description = 'written meanwhile'")
+    other.execute("COMMIT")
+    other.close()
+    request_db.execute(select(Project.id)).all()  # the request goes on in a new transaction
+    assert request_db.in_transaction()
+    request_db.close()
