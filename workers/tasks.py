@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from celery.signals import worker_ready
+
 from app import job_handlers  # noqa: F401 - registers every job kind
 from app.config import get_settings
 from app.db import get_session_factory, session_scope
@@ -31,3 +33,17 @@ def reap_jobs() -> list[int]:
     if requeued:
         log.warning("re-queued jobs %s", requeued)
     return requeued
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def redispatch_on_start(**_kwargs: object) -> None:
+    """The broker may have lost messages while no worker listened (a Redis restart keeps
+    nothing): the jobs table is the truth, so a starting worker sends its queued jobs again."""
+    try:
+        with session_scope(write=True) as db:
+            sent = jobs.redispatch_queued(db)
+    except Exception:  # the reaper re-sends them later anyway
+        log.warning("could not re-send queued jobs at start", exc_info=True)
+        return
+    if sent:
+        log.info("re-sent %s queued jobs at start", len(sent))

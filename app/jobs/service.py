@@ -127,6 +127,15 @@ def reap(db: Session, *, stale_after_s: int, max_attempts: int) -> list[int]:
     return [job_id for job_id, _ in to_send]
 
 
+def redispatch_queued(db: Session) -> list[int]:
+    """Send every queued job again (a worker starting after the broker lost its messages, e.g. a
+    Redis restart). A job already taken answers the second message with a no-op claim."""
+    queued = repository.unclaimed_queued(db, utcnow())
+    for job in queued:
+        after_commit(db, lambda job_id=job.id, kind=job.kind: _send(job_id, kind))  # type: ignore[misc]
+    return [job.id for job in queued]
+
+
 def jobs_with_param(
     db: Session,
     project_id: int,
