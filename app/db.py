@@ -59,7 +59,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # request threadpool (40) made busy servers open and close a connection per request.
     kwargs.setdefault("pool_size", get_settings().db_pool_size)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A database that is down answers a connect at once (refused); one that is unreachable
+    # must not hang a request thread for minutes either.
+    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    kwargs.setdefault("pool_timeout", 10)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
