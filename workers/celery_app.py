@@ -21,6 +21,9 @@ from app.jobs.registry import SHORT
 log = logging.getLogger(__name__)
 
 settings = get_settings()
+# Before any job imports torch (or numpy's BLAS), which size their thread pools from this once;
+# an explicit OMP_NUM_THREADS wins.
+os.environ.setdefault("OMP_NUM_THREADS", str(settings.effective_job_threads))
 
 celery_app = Celery("trellis", broker=settings.effective_broker_url, include=["workers.tasks"])
 celery_app.conf.update(
