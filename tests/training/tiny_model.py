@@ -130,6 +130,7 @@ def build_tiny_model(
     hidden_size: int = 64,
     num_layers: int = 2,
     seed: int = 0,
+    initializer_range: float = 0.15,
 ) -> Path:
     """Save a random Llama (``num_layers`` x ``hidden_size``) and its tokenizer to ``directory``."""
     import torch
@@ -148,6 +149,7 @@ def build_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
@@ -155,3 +157,56 @@ def build_tiny_model(
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def write_run_dir(
+    run_dir: Path,
+    model_dir: Path,
+    *,
+    method: str = "sft",
+    rows: list[dict[str, Any]] | None = None,
+    eval_rows: list[dict[str, Any]] | None = None,
+    **config: Any,
+) -> Path:
+    """A run directory as the runner expects it: ``data/*.jsonl`` and ``config.json``.
+
+    Defaults suit a few fast CPU steps on the tiny model; ``config`` overrides any field.
+    """
+    import hashlib
+
+    if rows is None:
+        rows = sft_rows() if method == "sft" else dpo_rows()
+    files = [("data/train.jsonl", rows, "train")]
+    if eval_rows:
+        files.append(("data/eval.jsonl", eval_rows, "eval"))
+    data_files = []
+    for relative, content, split in files:
+        path = write_jsonl(run_dir / relative, content)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        data_files.append({"path": relative, "sha256": digest, "split": split})
+    settings: dict[str, Any] = {
+        "method": method,
+        "base_model": str(model_dir),
+        "data_files": data_files,
+        "preset": "qlora",
+        "lora": {
+            "rank": 16,
+            "alpha": 32,
+            "dropout": 0.0,
+            "targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        },
+        "learning_rate": 1e-2,
+        "epochs": 1,
+        "max_steps": 30,
+        "sequence_len": 64,
+        "micro_batch": 4,
+        "grad_accum": 1,
+        "optimizer": "adamw_torch",
+        "lr_scheduler": "constant",
+        "warmup_ratio": 0.0,
+        "gradient_checkpointing": False,
+        "seed": 0,
+    }
+    settings.update(config)
+    (run_dir / "config.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    return run_dir
