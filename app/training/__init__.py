@@ -1,0 +1,1 @@
+"""Training runs: the runner (no DB) and the backends that run it."""
