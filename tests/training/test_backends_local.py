@@ -166,5 +166,5 @@ def test_handles_of_another_backend_or_garbage_are_refused(tmp_path: Path) -> No
         backend.status('{"backend": "ray", "submission_id": "x"}')
     with pytest.raises(BackendError):
         backend.status("not json")
-    with pytest.raises(BackendError, match="config.json"):
+    with pytest.raises(BackendError, match=r"config\.json"):
         backend.submit(tmp_path, Resources())

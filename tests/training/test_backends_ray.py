@@ -1,0 +1,125 @@
+"""The `ray` backend for real, against a Ray head this module starts on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.job_submission", reason="the ray extra is not installed")
+
+from app.training.backends import (
+    BackendError,
+    BackendUnavailable,
+    Resources,
+    RunState,
+    backend_for_handle,
+)
+from app.training.backends.base import read_metrics, read_summary
+from app.training.backends.ray_jobs import RayBackend, parse_job_log
+from tests.training.backend_helpers import finished, stand_in_run_dir, wait_for
+from tests.training.ray_head import RayHead, ray_head
+
+pytestmark = pytest.mark.ray
+STAND_IN = ["python", "stand_in_runner.py"]  # run in the job's working dir (the run dir copy)
+CPU_ONLY = Resources(gpus=0, cpus=1)
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[RayHead]:
+    with ray_head(num_cpus=1) as started:
+        yield started
+
+
+def _backend(head: RayHead, **options: object) -> RayBackend:
+    return RayBackend(head.address, runner_command=STAND_IN, grace_s=20, **options)  # type: ignore[arg-type]
+
+
+def test_cpu_job_runs_to_success_and_its_results_come_back(head: RayHead, tmp_path: Path) -> None:
+    run_dir = stand_in_run_dir(tmp_path / "run", steps=4, step_s=0.1)
+    backend = _backend(head)
+    handle = backend.submit(run_dir, CPU_ONLY)
+    assert json.loads(handle)["address"] == head.address
+    first = backend.status(handle).state
+    assert first in (RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED)
+    status = wait_for(backend, handle, finished, timeout=90)
+    assert status.state is RunState.SUCCEEDED, (status, backend.logs(handle))
+    assert status.exit_code == 0
+    logs = backend.logs(handle)
+    assert "stand-in runner done" in logs
+    assert "TRELLIS_METRIC" not in logs
+    assert backend.logs(handle, tail=1).strip() == logs.splitlines()[-1].strip()
+    backend.sync(handle)
+    assert [row["step"] for row in read_metrics(run_dir)] == [1, 2, 3, 4]
+    assert read_summary(run_dir) == {"state": "succeeded", "steps": 4}
+    # Shared storage (the same host here): the adapter was copied back into the run dir.
+    assert (run_dir / "output" / "adapter" / "adapter_config.json").is_file()
+    assert "stand-in runner done" in (run_dir / "runner.log").read_text()
+
+
+def test_without_shared_storage_metrics_and_summary_come_from_the_log(
+    head: RayHead, tmp_path: Path
+) -> None:
+    run_dir = stand_in_run_dir(tmp_path / "run", steps=3, step_s=0.05, fail=True)
+    backend = _backend(head, shared_storage=False)
+    handle = backend.submit(run_dir, CPU_ONLY)
+    status = wait_for(backend, handle, finished, timeout=90)
+    assert status.state is RunState.FAILED
+    assert status.exit_code == 1
+    assert not (run_dir / "metrics.jsonl").exists()  # nothing written here by the job
+    backend.sync(handle)
+    assert [row["step"] for row in read_metrics(run_dir)] == [1, 2, 3]
+    assert read_summary(run_dir) == {"state": "failed", "error": "boom"}
+    assert not (run_dir / "output").exists()
+
+
+def test_cancel_stops_the_job_and_a_new_backend_reattaches(head: RayHead, tmp_path: Path) -> None:
+    run_dir = stand_in_run_dir(tmp_path / "run", steps=1000, step_s=0.2)
+    backend = _backend(head)
+    handle = backend.submit(run_dir, CPU_ONLY)
+    # A second submit of the same live run directory re-attaches instead of starting a twin.
+    assert backend.submit(run_dir, CPU_ONLY) == handle
+    reattached = backend_for_handle(handle)  # no address given: the handle carries it
+    wait_for(reattached, handle, lambda s: s.state is RunState.RUNNING or s.state.terminal)
+
+    def has_live_metrics(_status: object) -> bool:
+        reattached.sync(handle)
+        return len(read_metrics(run_dir)) >= 2
+
+    wait_for(reattached, handle, has_live_metrics, timeout=60)  # metrics arrive while it runs
+    started = time.monotonic()
+    reattached.cancel(handle)
+    assert time.monotonic() - started < 10
+    status = reattached.status(handle)
+    assert status.state is RunState.CANCELLED, status
+
+
+def test_unreachable_cluster_and_unknown_jobs(head: RayHead, tmp_path: Path) -> None:
+    run_dir = stand_in_run_dir(tmp_path / "run")
+    with pytest.raises(BackendUnavailable):
+        RayBackend("http://127.0.0.1:9").submit(run_dir, CPU_ONLY)
+    with pytest.raises(BackendError, match="TRELLIS_RAY_ADDRESS"):
+        RayBackend("").submit(run_dir, CPU_ONLY)
+    ghost = json.dumps(
+        {"backend": "ray", "address": head.address, "submission_id": "raysubmit_nope",
+         "run_dir": str(run_dir)}
+    )  # fmt: skip
+    status = _backend(head).status(ghost)
+    assert status.state is RunState.FAILED
+    assert "no job" in status.detail
+
+
+def test_job_log_parsing_survives_progress_bars() -> None:
+    log = (
+        "setup\n"
+        '10%|#   | 1/10\rTRELLIS_METRIC {"step": 1, "loss": 2.0}\n'
+        "TRELLIS_METRIC {broken\n"
+        'TRELLIS_METRIC {"step": 2, "loss": 1.0}\n'
+        'TRELLIS_SUMMARY {"state": "succeeded"}\n'
+    )
+    metrics, summary = parse_job_log(log)
+    assert [json.loads(m)["step"] for m in metrics] == [1, 2]
+    assert summary == {"state": "succeeded"}
