@@ -21,6 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 BIN = Path(sys.executable).parent
 
 
@@ -38,8 +40,31 @@ class RayHead:
 
 
 @contextmanager
-def ray_head(num_cpus: int = 1, start_timeout: float = 90.0) -> Iterator[RayHead]:
-    temp_dir = Path(tempfile.mkdtemp(prefix="trh-", dir="/tmp"))  # short: unix socket paths
+def ray_head(
+    num_cpus: int = 1, start_timeout: float = 90.0, attempts: int = 3
+) -> Iterator[RayHead]:
+    """A running head; a start that fails (a free-picked port taken meanwhile) is retried."""
+    errors: list[str] = []
+    for _ in range(attempts):
+        temp_dir = Path(tempfile.mkdtemp(prefix="trh-", dir="/tmp"))  # short: unix socket paths
+        proc, address = _start(num_cpus, temp_dir)
+        try:
+            _wait_for_job_server(address, proc, start_timeout, temp_dir)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+            _stop(proc)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            continue
+        try:
+            yield RayHead(address=address, pid=proc.pid, temp_dir=temp_dir)
+        finally:
+            _stop(proc)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        return
+    raise RuntimeError("could not start a Ray head:\n" + "\n---\n".join(errors))
+
+
+def _start(num_cpus: int, temp_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     ports = {name: _free_port() for name in (
         "port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
         "runtime-env-agent-port", "metrics-export-port", "node-manager-port",
@@ -61,18 +86,11 @@ def ray_head(num_cpus: int = 1, start_timeout: float = 90.0) -> Iterator[RayHead
         "OMP_NUM_THREADS": "1",
     }
     env.pop("RAY_ADDRESS", None)
-    log = (temp_dir / "ray-start.log").open("wb")
-    proc = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    address = f"http://127.0.0.1:{ports['dashboard-port']}"
-    try:
-        _wait_for_job_server(address, proc, start_timeout, temp_dir)
-        yield RayHead(address=address, pid=proc.pid, temp_dir=temp_dir)
-    finally:
-        _stop(proc)
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    with (temp_dir / "ray-start.log").open("wb") as log:
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    return proc, f"http://127.0.0.1:{ports['dashboard-port']}"
 
 
 def _wait_for_job_server(
@@ -91,16 +109,28 @@ def _wait_for_job_server(
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the `ray start --block` we started; then SIGKILL to its session's group."""
-    if proc.returncode is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    # Wait without reaping: while the leader is unreaped its pid (our group id) is not reused.
-    while time.monotonic() < deadline:
-        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            break
-        time.sleep(0.2)
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # anything of ours left in the group we created
-    proc.wait(timeout=10)
+    """SIGTERM to the `ray start --block` we started, then SIGKILL to what is left of its group.
+
+    The group is the session `ray start` got (start_new_session), so its members are Ray's
+    processes that we started; they are picked by group id and start time, not by name.
+    """
+    started = psutil.Process().create_time()
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    for member in _group_members(proc.pid, started):
+        with suppress(psutil.NoSuchProcess):
+            member.kill()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _group_members(pgid: int, since: float) -> list[psutil.Process]:
+    members = []
+    for candidate in psutil.process_iter():
+        with suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            if os.getpgid(candidate.pid) == pgid and candidate.create_time() >= since:
+                members.append(candidate)
+    return members

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +100,36 @@ def test_cancel_stops_the_job_and_a_new_backend_reattaches(head: RayHead, tmp_pa
     assert time.monotonic() - started < 10
     status = reattached.status(handle)
     assert status.state is RunState.CANCELLED, status
+
+
+def test_a_job_outlives_its_submitter_killed_with_sigkill(head: RayHead, tmp_path: Path) -> None:
+    run_dir = stand_in_run_dir(tmp_path / "run", steps=8, step_s=0.2)
+    submitter = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from app.training.backends import Resources
+        from app.training.backends.ray_jobs import RayBackend
+        backend = RayBackend({head.address!r}, runner_command={STAND_IN!r})
+        print(backend.submit(Path({str(run_dir)!r}), Resources(cpus=1)), flush=True)
+        time.sleep(600)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", submitter], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    handle = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    worker = backend_for_handle(handle)  # the replacement worker: only the stored handle
+    status = wait_for(worker, handle, finished, timeout=90)
+    assert status.state is RunState.SUCCEEDED, status
+    worker.sync(handle)
+    assert len(read_metrics(run_dir)) == 8
 
 
 def test_unreachable_cluster_and_unknown_jobs(head: RayHead, tmp_path: Path) -> None:
