@@ -1,1 +1,1 @@
-"""Training runs: the runner (no DB) and the backends that run it."""
+"""Training runs: configs and memory estimates (pure), and the self-contained runner."""
