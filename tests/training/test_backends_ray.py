@@ -158,3 +158,27 @@ def test_job_log_parsing_survives_progress_bars() -> None:
     metrics, summary = parse_job_log(log)
     assert [json.loads(m)["step"] for m in metrics] == [1, 2]
     assert summary == {"state": "succeeded"}
+
+
+def test_real_sft_steps_through_ray(head: RayHead, tmp_path: Path) -> None:
+    from tests.training.tiny_model import build_tiny_model, sft_rows, write_run_dir
+
+    model_dir = build_tiny_model(tmp_path / "model")
+    run_dir = write_run_dir(tmp_path / "run", model_dir, rows=sft_rows(repeat=4), max_steps=6)
+    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    backend = RayBackend(
+        head.address, env=env
+    )  # the real entry point: python -m app.training.runner
+    handle = backend.submit(run_dir, CPU_ONLY)
+    status = wait_for(backend, handle, finished, timeout=240)
+    assert status.state is RunState.SUCCEEDED, (status, backend.logs(handle, 40))
+    copied_back = read_metrics(run_dir)  # the wrapper's copy over shared storage
+    (run_dir / "metrics.jsonl").unlink()
+    backend.sync(handle)  # rebuilt from the job log alone
+    from_log = read_metrics(run_dir)
+    assert from_log == copied_back
+    losses = [row["loss"] for row in from_log if row.get("event") == "train"]
+    assert losses and all(isinstance(loss, float) for loss in losses)
+    summary = read_summary(run_dir)
+    assert summary is not None and summary["state"] == "succeeded"
+    assert (run_dir / "output" / "adapter" / "adapter_config.json").is_file()
