@@ -41,13 +41,13 @@ class RayHead:
 
 @contextmanager
 def ray_head(
-    num_cpus: int = 1, start_timeout: float = 90.0, attempts: int = 3
+    num_cpus: int = 1, num_gpus: int = 0, start_timeout: float = 90.0, attempts: int = 3
 ) -> Iterator[RayHead]:
     """A running head; a start that fails (a free-picked port taken meanwhile) is retried."""
     errors: list[str] = []
     for _ in range(attempts):
         temp_dir = Path(tempfile.mkdtemp(prefix="trh-", dir="/tmp"))  # short: unix socket paths
-        proc, address = _start(num_cpus, temp_dir)
+        proc, address = _start(num_cpus, num_gpus, temp_dir)
         try:
             _wait_for_job_server(address, proc, start_timeout, temp_dir)
         except RuntimeError as exc:
@@ -64,7 +64,7 @@ def ray_head(
     raise RuntimeError("could not start a Ray head:\n" + "\n---\n".join(errors))
 
 
-def _start(num_cpus: int, temp_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(num_cpus: int, num_gpus: int, temp_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     ports = {name: _free_port() for name in (
         "port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
         "runtime-env-agent-port", "metrics-export-port", "node-manager-port",
@@ -73,7 +73,7 @@ def _start(num_cpus: int, temp_dir: Path) -> tuple[subprocess.Popen[bytes], str]
     worker_low = _free_port()
     command = [
         str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-        "--num-cpus", str(num_cpus), "--num-gpus", "0", "--include-dashboard", "true",
+        "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus), "--include-dashboard", "true",
         "--dashboard-host", "127.0.0.1", "--temp-dir", str(temp_dir), "--disable-usage-stats",
         "--object-store-memory", str(100 * 2**20),
         "--min-worker-port", str(worker_low), "--max-worker-port", str(worker_low + 200),

@@ -27,6 +27,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN if config.get("ignore_sigterm") else on_term)
     print(f"stand-in runner pid {os.getpid()} starting {steps} steps", flush=True)
+    print(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True)
     with (run_dir / "metrics.jsonl").open("a") as metrics:
         for step in range(1, steps + 1):
             if stop["requested"]:

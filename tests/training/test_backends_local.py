@@ -168,3 +168,24 @@ def test_handles_of_another_backend_or_garbage_are_refused(tmp_path: Path) -> No
         backend.status("not json")
     with pytest.raises(BackendError, match=r"config\.json"):
         backend.submit(tmp_path, Resources())
+
+
+def test_several_gpus_launch_the_runner_through_accelerate_with_absolute_paths(
+    tmp_path: Path,
+) -> None:
+    from app.training.backends.launch import runner_command
+
+    run_dir = stand_in_run_dir(tmp_path / "run")
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "zero_stage": 3}))
+    command = runner_command(run_dir, str(run_dir), 2, python="py", relative=False)
+    assert command == [
+        "py", "-m", "accelerate.commands.launch", "--config_file", f"{run_dir}/accelerate.yaml",
+        "--num_processes", "2", "-m", "app.training.runner", str(run_dir),
+    ]  # fmt: skip
+    assert str(run_dir / "deepspeed.json") in (run_dir / "accelerate.yaml").read_text()
+    deepspeed = json.loads((run_dir / "deepspeed.json").read_text())
+    assert deepspeed["zero_optimization"]["stage"] == 3
+    assert runner_command(run_dir, str(run_dir), 1, python="py", relative=False) == [
+        "py", "-m", "app.training.runner", str(run_dir),
+    ]  # fmt: skip

@@ -41,7 +41,15 @@ def test_kubernetes_job_runs_the_runner_with_the_gpus(tmp_path: Path) -> None:
     (container,) = pod["containers"]
     assert container["image"] == "example/cuda-torch:1"
     assert container["command"][:2] == ["bash", "-c"]
-    assert "exec python -m app.training.runner /trellis/run" in container["command"][2]
+    launch = "exec python -m accelerate.commands.launch --config_file accelerate.yaml"
+    launch += " --num_processes 2 -m app.training.runner /trellis/run"
+    assert launch in container["command"][2]
+    # Two GPUs: the launch files, the DeepSpeed one named relative to the working directory.
+    accelerate = yaml.safe_load((run_dir / "accelerate.yaml").read_text())
+    assert accelerate["num_processes"] == 2
+    assert json.dumps(accelerate).count("deepspeed.json") >= 1
+    assert str(run_dir) not in (run_dir / "accelerate.yaml").read_text()
+    assert (run_dir / "deepspeed.json").is_file()
     assert container["resources"]["limits"] == {
         "cpu": "8",
         "nvidia.com/gpu": 2,
@@ -60,6 +68,8 @@ def test_kubernetes_cpu_only_asks_for_no_gpu(tmp_path: Path) -> None:
     pod = job["spec"]["template"]["spec"]
     limits = pod["containers"][0]["resources"]["limits"]
     assert limits == {"cpu": "500m"}
+    assert "exec python -m app.training.runner /trellis/run\n" in pod["containers"][0]["command"][2]
+    assert not (run_dir / "accelerate.yaml").exists()
     assert "nodeSelector" not in pod
     assert job["metadata"]["name"] == "trellis-train-run-7"
 
@@ -94,7 +104,10 @@ def test_sbatch_script_is_valid_bash_and_runs_the_runner(tmp_path: Path) -> None
     }
     subprocess.run(["bash", str(path)], check=True, env=env, cwd=tmp_path)
     seen = json.loads(record.read_text())
-    assert seen["argv"] == ["python", "-m", "app.training.runner", str(run_dir)]
+    assert seen["argv"] == [
+        "python", "-m", "accelerate.commands.launch", "--config_file", "accelerate.yaml",
+        "--num_processes", "2", "-m", "app.training.runner", str(run_dir),
+    ]  # fmt: skip
     assert seen["pythonpath"].split(":")[0] == str(run_dir / "runner_src")
     assert seen["setup"] == "1"
     assert seen["cwd"] == str(run_dir)
@@ -107,6 +120,7 @@ def test_sbatch_without_gpus_has_no_gres(tmp_path: Path) -> None:
     subprocess.run(["bash", "-n", str(path)], check=True)
     assert "--gres" not in text
     assert "#SBATCH --cpus-per-task=2" in text
+    assert 'srun python -m app.training.runner "$RUN_DIR"' in text
 
 
 def test_skypilot_task_asks_for_the_accelerators(tmp_path: Path) -> None:
@@ -120,12 +134,15 @@ def test_skypilot_task_asks_for_the_accelerators(tmp_path: Path) -> None:
         "memory": "64+",
         "infra": "aws",
     }
-    assert "python -m app.training.runner ." in task["run"]
+    assert "accelerate.commands.launch --config_file accelerate.yaml" in task["run"]
+    assert "--num_processes 2 -m app.training.runner ." in task["run"]
     assert "runner_src" in task["run"]
     assert "pip install" in task["setup"]
     subprocess.run(["bash", "-n", "-c", task["setup"] + task["run"]], check=True)
     any_gpu = write_manual_files("skypilot", run_dir, Resources(gpus=1), SkyPilotOptions())
-    accelerators = yaml.safe_load(any_gpu.read_text())["resources"]["accelerators"]
+    one_gpu = yaml.safe_load(any_gpu.read_text())
+    assert "python -m app.training.runner . 2>&1" in one_gpu["run"]
+    accelerators = one_gpu["resources"]["accelerators"]
     assert isinstance(accelerators, dict)
     assert set(accelerators.values()) == {1}
 

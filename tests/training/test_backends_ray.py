@@ -35,7 +35,8 @@ CPU_ONLY = Resources(gpus=0, cpus=1)
 
 @pytest.fixture(scope="module")
 def head() -> Iterator[RayHead]:
-    with ray_head(num_cpus=1) as started:
+    # One GPU declared to the scheduler (none exists here): enough to see the GPU ask honoured.
+    with ray_head(num_cpus=1, num_gpus=1) as started:
         yield started
 
 
@@ -130,6 +131,42 @@ def test_a_job_outlives_its_submitter_killed_with_sigkill(head: RayHead, tmp_pat
     assert status.state is RunState.SUCCEEDED, status
     worker.sync(handle)
     assert len(read_metrics(run_dir)) == 8
+
+
+def test_the_entrypoint_asks_ray_for_the_form_gpus(head: RayHead, tmp_path: Path) -> None:
+    backend = _backend(head)
+    one = backend.submit(stand_in_run_dir(tmp_path / "one", steps=1), Resources(gpus=1))
+    status = wait_for(backend, one, finished, timeout=90)
+    assert status.state is RunState.SUCCEEDED, status
+    assert "CUDA_VISIBLE_DEVICES=0" in backend.logs(one)  # Ray gave the job the GPU it asked for
+    # Two GPUs on a one-GPU cluster: Ray holds the job back until they are free.
+    two = backend.submit(stand_in_run_dir(tmp_path / "two", steps=1), Resources(gpus=2))
+    time.sleep(3)
+    assert backend.status(two).state is RunState.PENDING
+    started = time.monotonic()
+    backend.cancel(two)
+    assert time.monotonic() - started < 10
+    status = backend_for_handle(two).status(two)  # as any other worker sees it
+    assert status.state is RunState.CANCELLED
+    assert "before Ray scheduled it" in status.detail
+
+
+def test_several_gpus_start_the_runner_through_accelerate(tmp_path: Path) -> None:
+    run_dir = stand_in_run_dir(tmp_path / "run")
+    entrypoint = RayBackend("http://unused:8265").entrypoint(run_dir, 4)
+    assert entrypoint.startswith("python -m app.training.backends.wrapper --echo-metrics")
+    assert f"--results-dir {run_dir} . -- " in entrypoint
+    assert entrypoint.endswith(
+        "python -m accelerate.commands.launch --config_file accelerate.yaml"
+        " --num_processes 4 -m app.training.runner ."
+    )
+    assert (run_dir / "accelerate.yaml").is_file()
+    assert (run_dir / "deepspeed.json").is_file()
+    single = RayBackend("http://unused:8265", shared_storage=False).entrypoint(run_dir, 1)
+    assert single == (
+        "python -m app.training.backends.wrapper --echo-metrics . -- "
+        "python -m app.training.runner ."
+    )
 
 
 def test_unreachable_cluster_and_unknown_jobs(head: RayHead, tmp_path: Path) -> None:

@@ -37,8 +37,8 @@ from app.training.backends.base import (
     status_from_summary,
     tail_lines,
 )
+from app.training.backends.launch import runner_command
 
-RUNNER_MODULE = "app.training.runner"
 # The directory that holds the `app` package, so the runner imports this very code.
 SOURCE_ROOT = Path(__file__).resolve().parents[3]
 START_TIME_TOLERANCE_S = 0.05
@@ -62,8 +62,9 @@ class LocalBackend:
         env: Mapping[str, str] | None = None,
         grace_s: float = 10.0,
     ) -> None:
-        """`runner_command` is run with RUN_DIR appended (default: this Python, `-m` runner)."""
-        self.runner_command = list(runner_command or [sys.executable, "-m", RUNNER_MODULE])
+        """`runner_command` is run with RUN_DIR appended; by default the runner is started by
+        this Python (`-m app.training.runner`, or `accelerate launch` for several GPUs)."""
+        self.runner_command = list(runner_command) if runner_command else None
         self.env = dict(env or {})
         self.grace_s = grace_s
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -82,10 +83,20 @@ class LocalBackend:
         env["PYTHONUNBUFFERED"] = "1"
         if resources.gpus == 0:
             env.setdefault("CUDA_VISIBLE_DEVICES", "")
+        if self.runner_command is None:
+            runner = runner_command(
+                run_dir, str(run_dir), resources.gpus, python=sys.executable, relative=False
+            )
+        else:
+            runner = [*self.runner_command, str(run_dir)]
         command = [
-            sys.executable, "-m", "app.training.backends.wrapper", str(run_dir), "--",
-            *self.runner_command, str(run_dir),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "app.training.backends.wrapper",
+            str(run_dir),
+            "--",
+            *runner,
+        ]
         with (run_dir / LOG_FILE).open("ab") as log:
             child = subprocess.Popen(  # noqa: S603 - our own wrapper and runner
                 command,

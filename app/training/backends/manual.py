@@ -31,9 +31,10 @@ from app.training.backends.base import (
     status_from_summary,
     tail_lines,
 )
+from app.training.backends.launch import runner_command
 from app.training.backends.package import stage_runner_package
 
-RUNNER_MODULE = "app.training.runner"
+RUN_DIR_MARK = "__TRELLIS_RUN_DIR__"
 # The runner's libraries, installed where the image or environment lacks them.
 RUNNER_REQUIREMENTS = (
     "transformers>=5.0", "trl>=1.0", "peft>=0.13", "accelerate>=1.0", "datasets>=3.0",
@@ -102,7 +103,8 @@ def kubernetes_job(
     if resources.memory_gb is not None:
         limits["memory"] = requests["memory"] = f"{int(resources.memory_gb * 1024)}Mi"
     sub_path = options.volume_sub_path or run_dir.name
-    script = f"{_install_if_missing()}\nexec python -m {RUNNER_MODULE} {mount}\n"
+    runner = runner_command(run_dir, mount, resources.gpus, python="python", relative=True)
+    script = f"{_install_if_missing()}\nexec {shlex.join(runner)}\n"
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 60,
@@ -190,6 +192,9 @@ def slurm_script(run_dir: Path, resources: Resources, options: SlurmOptions) -> 
         directives.append(f"--partition={options.partition}")
     if options.account:
         directives.append(f"--account={options.account}")
+    runner = runner_command(
+        run_dir, RUN_DIR_MARK, resources.gpus, python=options.python, relative=True
+    )
     lines = ["#!/bin/bash", *(f"#SBATCH {d}" for d in directives), ""]
     lines += [
         "# Trellis training run: submit from the run directory with `sbatch train.sbatch`.",
@@ -199,7 +204,7 @@ def slurm_script(run_dir: Path, resources: Resources, options: SlurmOptions) -> 
         *options.setup,
         f'export PYTHONPATH="$RUN_DIR/{SOURCE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"',
         "export PYTHONUNBUFFERED=1",
-        f'srun {shlex.quote(options.python)} -m {RUNNER_MODULE} "$RUN_DIR"',
+        "srun " + shlex.join(runner).replace(RUN_DIR_MARK, '"$RUN_DIR"'),
         "",
     ]
     return "\n".join(lines)
@@ -216,6 +221,7 @@ class SkyPilotOptions:
 
 
 def skypilot_task(run_dir: Path, resources: Resources, options: SkyPilotOptions) -> dict[str, Any]:
+    runner = runner_command(run_dir, ".", resources.gpus, python="python", relative=True)
     task_resources: dict[str, Any] = {"cpus": f"{_cpus(resources.cpus)}+"}
     if resources.gpus:
         if resources.gpu_type:
@@ -235,7 +241,7 @@ def skypilot_task(run_dir: Path, resources: Resources, options: SkyPilotOptions)
         "envs": {"PYTHONPATH": f"~/sky_workdir/{SOURCE_DIR}", "PYTHONUNBUFFERED": "1"},
         "setup": _install_if_missing() + "\n",
         "run": f"export PYTHONPATH=$HOME/sky_workdir/{SOURCE_DIR}\n"
-        f"python -m {RUNNER_MODULE} . 2>&1 | tee -a {LOG_FILE}\n",
+        f"{shlex.join(runner)} 2>&1 | tee -a {LOG_FILE}\n",
     }
 
 

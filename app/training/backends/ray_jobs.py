@@ -43,12 +43,13 @@ from app.training.backends.base import (
     tail_lines,
     write_atomic,
 )
+from app.training.backends.launch import runner_command
 from app.training.backends.package import stage_runner_package
 from app.training.backends.wrapper import METRIC_PREFIX, SUMMARY_PREFIX
 
-RUNNER_MODULE = "app.training.runner"
 RUN_DIR_KEY = "trellis_run_dir"
 T = TypeVar("T")
+PENDING_STOP_DETAIL = "cancelled before Ray scheduled it; Ray drops the job when it is scheduled"
 
 _STATES = {
     "PENDING": RunState.PENDING,
@@ -79,12 +80,13 @@ class RayBackend:
         """`address`: the job server (dashboard) URL, default $TRELLIS_RAY_ADDRESS.
 
         `runner_command` runs in the job's working directory with `.` (the run dir) appended;
-        default `python -m app.training.runner`. `shared_storage` (default
-        $TRELLIS_RAY_SHARED_STORAGE, on) copies results back into the run dir's path.
+        default `python -m app.training.runner` (`accelerate launch` for several GPUs).
+        `shared_storage` (default $TRELLIS_RAY_SHARED_STORAGE, on) copies results back into the
+        run dir's path.
         """
         self.address = address or os.environ.get("TRELLIS_RAY_ADDRESS", "")
         self.python = python
-        self.runner_command = list(runner_command or [python, "-m", RUNNER_MODULE])
+        self.runner_command = list(runner_command) if runner_command else None
         if shared_storage is None:
             shared_storage = _truthy(os.environ.get("TRELLIS_RAY_SHARED_STORAGE", "1"))
         self.shared_storage = shared_storage
@@ -122,11 +124,15 @@ class RayBackend:
             raise BackendError(f"malformed ray handle: {handle[:80]!r}") from exc
 
     # -- submit ---------------------------------------------------------------------------------
-    def entrypoint(self, run_dir: Path) -> str:
+    def entrypoint(self, run_dir: Path, gpus: int) -> str:
         wrapper = [self.python, "-m", "app.training.backends.wrapper", "--echo-metrics"]
         if self.shared_storage:
             wrapper += ["--results-dir", str(run_dir)]
-        return shlex.join([*wrapper, ".", "--", *self.runner_command, "."])
+        if self.runner_command is None:
+            runner = runner_command(run_dir, ".", gpus, python=self.python, relative=True)
+        else:
+            runner = [*self.runner_command, "."]
+        return shlex.join([*wrapper, ".", "--", *runner])
 
     def submit(self, run_dir: Path, resources: Resources) -> str:
         run_dir = run_dir.resolve()
@@ -134,6 +140,8 @@ class RayBackend:
             raise BackendError(f"{run_dir} has no config.json")
         client = self._client(self.address)
         live = self._live_job_for(client, run_dir)
+        if live is None:
+            (run_dir / CANCEL_FILE).unlink(missing_ok=True)  # left by an earlier, cancelled job
         if live is not None:  # a submitter that died before storing its handle
             return encode_handle(
                 "ray", address=self.address, submission_id=live, run_dir=str(run_dir)
@@ -149,7 +157,7 @@ class RayBackend:
             memory = None if resources.memory_gb is None else int(resources.memory_gb * 2**30)
             submission_id = self._call(
                 lambda: client.submit_job(
-                    entrypoint=self.entrypoint(run_dir),
+                    entrypoint=self.entrypoint(run_dir, resources.gpus),
                     runtime_env=runtime_env,
                     metadata={RUN_DIR_KEY: str(run_dir)},
                     entrypoint_num_cpus=resources.cpus,
@@ -170,7 +178,7 @@ class RayBackend:
 
     # -- follow ---------------------------------------------------------------------------------
     def status(self, handle: str) -> BackendStatus:
-        address, submission_id, _run_dir = self._parse(handle)
+        address, submission_id, run_dir = self._parse(handle)
         client = self._client(address)
         try:
             info = self._call(lambda: client.get_job_info(submission_id))
@@ -180,6 +188,9 @@ class RayBackend:
                 return BackendStatus(RunState.FAILED, detail)
             raise BackendError(str(exc)) from exc
         state = _STATES.get(str(info.status.value), RunState.FAILED)
+        if state is RunState.PENDING and (run_dir / CANCEL_FILE).exists():
+            # Ray delivers a stop to a job only once it is scheduled: it will never train.
+            return BackendStatus(RunState.CANCELLED, PENDING_STOP_DETAIL)
         return BackendStatus(state, info.message or "", info.driver_exit_code)
 
     def _raw_logs(self, handle: str) -> tuple[str, Path]:
@@ -206,7 +217,12 @@ class RayBackend:
 
     # -- cancel ---------------------------------------------------------------------------------
     def cancel(self, handle: str) -> None:
-        """Ask Ray to stop the job (SIGTERM to its process group, SIGKILL a few seconds later)."""
+        """Ask Ray to stop the job (SIGTERM to its processes, SIGKILL a few seconds later).
+
+        A job still waiting for resources cannot be stopped yet: Ray queues the stop and
+        applies it when the job is scheduled. The run directory's cancel marker makes such a
+        job read `cancelled` from then on, for any process that shares the run directory.
+        """
         address, submission_id, run_dir = self._parse(handle)
         client = self._client(address)
         if run_dir.is_dir():
