@@ -49,7 +49,9 @@ def _read_exit(run_dir: Path) -> dict[str, Any] | None:
         data = json.loads((run_dir / EXIT_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("exit_code"), int):
+        return None
+    return data
 
 
 class LocalBackend:

@@ -191,7 +191,8 @@ class RayBackend:
         if state is RunState.PENDING and (run_dir / CANCEL_FILE).exists():
             # Ray delivers a stop to a job only once it is scheduled: it will never train.
             return BackendStatus(RunState.CANCELLED, PENDING_STOP_DETAIL)
-        return BackendStatus(state, info.message or "", info.driver_exit_code)
+        exit_code = getattr(info, "driver_exit_code", None)  # reported since Ray 2.41
+        return BackendStatus(state, info.message or "", exit_code)
 
     def _raw_logs(self, handle: str) -> tuple[str, Path]:
         address, submission_id, run_dir = self._parse(handle)
