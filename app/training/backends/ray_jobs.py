@@ -71,13 +71,14 @@ class RayBackend:
         self,
         address: str | None = None,
         *,
-        python: str = "python",
+        python: str | None = None,
         runner_command: Sequence[str] | None = None,
         shared_storage: bool | None = None,
         env: Mapping[str, str] | None = None,
         grace_s: float = 30.0,
     ) -> None:
-        """`address`: the job server (dashboard) URL, default $TRELLIS_RAY_ADDRESS.
+        """`address`: the job server (dashboard) URL, default $TRELLIS_RAY_ADDRESS; `python`:
+        the cluster's interpreter for the runner, default $TRELLIS_RAY_PYTHON or `python`.
 
         `runner_command` runs in the job's working directory with `.` (the run dir) appended;
         default `python -m app.training.runner` (`accelerate launch` for several GPUs).
@@ -85,7 +86,7 @@ class RayBackend:
         run dir's path.
         """
         self.address = address or os.environ.get("TRELLIS_RAY_ADDRESS", "")
-        self.python = python
+        self.python = python or os.environ.get("TRELLIS_RAY_PYTHON", "python")
         self.runner_command = list(runner_command) if runner_command else None
         if shared_storage is None:
             shared_storage = _truthy(os.environ.get("TRELLIS_RAY_SHARED_STORAGE", "1"))
