@@ -79,6 +79,7 @@ def test_without_shared_storage_metrics_and_summary_come_from_the_log(
     backend.sync(handle)
     assert [row["step"] for row in read_metrics(run_dir)] == [1, 2, 3]
     assert read_summary(run_dir) == {"state": "failed", "error": "boom"}
+    assert backend.status(handle).detail == "boom"  # the runner's reason once synced
     assert not (run_dir / "output").exists()
 
 

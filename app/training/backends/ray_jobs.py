@@ -40,6 +40,7 @@ from app.training.backends.base import (
     RunState,
     decode_handle,
     encode_handle,
+    read_summary,
     tail_lines,
     write_atomic,
 )
@@ -112,9 +113,7 @@ class RayBackend:
         """Run a client call; an unreachable cluster becomes BackendUnavailable."""
         try:
             return fn()
-        except ConnectionError as exc:
-            raise BackendUnavailable(f"Ray job server unreachable: {exc}") from exc
-        except OSError as exc:  # requests' errors derive from OSError
+        except OSError as exc:  # ConnectionError and requests' errors derive from OSError
             raise BackendUnavailable(f"Ray job server unreachable: {exc}") from exc
 
     def _parse(self, handle: str) -> tuple[str, str, Path]:
@@ -141,12 +140,11 @@ class RayBackend:
             raise BackendError(f"{run_dir} has no config.json")
         client = self._client(self.address)
         live = self._live_job_for(client, run_dir)
-        if live is None:
-            (run_dir / CANCEL_FILE).unlink(missing_ok=True)  # left by an earlier, cancelled job
         if live is not None:  # a submitter that died before storing its handle
             return encode_handle(
                 "ray", address=self.address, submission_id=live, run_dir=str(run_dir)
             )
+        (run_dir / CANCEL_FILE).unlink(missing_ok=True)  # left by an earlier, cancelled job
         with tempfile.TemporaryDirectory(prefix="trellis-ray-") as staging:
             package = stage_runner_package(Path(staging))
             runtime_env = {
@@ -193,7 +191,11 @@ class RayBackend:
             # Ray delivers a stop to a job only once it is scheduled: it will never train.
             return BackendStatus(RunState.CANCELLED, PENDING_STOP_DETAIL)
         exit_code = getattr(info, "driver_exit_code", None)  # reported since Ray 2.41
-        return BackendStatus(state, info.message or "", exit_code)
+        detail = info.message or ""
+        summary = read_summary(run_dir) if state is RunState.FAILED else None
+        if summary is not None and summary.get("error"):  # the runner's reason, once synced
+            detail = str(summary["error"])
+        return BackendStatus(state, detail, exit_code)
 
     def _raw_logs(self, handle: str) -> tuple[str, Path]:
         address, submission_id, run_dir = self._parse(handle)
