@@ -31,3 +31,11 @@ def reap_jobs() -> list[int]:
     if requeued:
         log.warning("re-queued jobs %s", requeued)
     return requeued
+
+
+@celery_app.task(name="trellis.poll_training")  # type: ignore[untyped-decorator]
+def poll_training() -> dict[int, str]:
+    """Re-attach to every active training run by its handle: metrics, logs, final state."""
+    from app.training_runs import lifecycle
+
+    return lifecycle.poll_all(get_session_factory())
