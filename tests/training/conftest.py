@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def runner_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def runner_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner subprocesses inherit these: one thread each, nothing from the network."""
     for key, value in RUNNER_ENV.items():
         monkeypatch.setenv(key, value)
-    yield

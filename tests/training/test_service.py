@@ -48,8 +48,10 @@ def test_sft_then_dpo_from_its_adapter(
     exported = settings.export_dir / str(snapshot.directory) / "sft_train.jsonl"
     assert os.stat(run_dir / "data" / "sft_train.jsonl").st_ino == os.stat(exported).st_ino
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["data_files"] == [{"path": "data/sft_train.jsonl", "split": "train",
-                                     "sha256": snapshot.manifest["files"]["sft_train.jsonl"]["sha256"]}]  # fmt: skip
+    sha = snapshot.manifest["files"]["sft_train.jsonl"]["sha256"]
+    assert config["data_files"] == [
+        {"path": "data/sft_train.jsonl", "split": "train", "sha256": sha}
+    ]
     assert config["lora"]["rank"] == 16 and config["max_steps"] == 6
     assert run.memory is not None and run.memory["answer"] == "fits a 8 GB GPU"
 
@@ -74,8 +76,10 @@ def test_sft_then_dpo_from_its_adapter(
     assert len(service.metrics(db, done)) == len(rows)
 
     pairs = snapshot_of(db, project, tmp_path, settings.export_dir, kind="dpo")
-    dpo = _create(db, project, engineer, settings,
-                  request(pairs.id, tiny_model, method="dpo").model_copy(update={"init_run_id": run.id}))  # fmt: skip
+    dpo_request = request(pairs.id, tiny_model, method="dpo")
+    dpo = _create(
+        db, project, engineer, settings, dpo_request.model_copy(update={"init_run_id": run.id})
+    )
     dpo_dir = Path(dpo.run_dir)
     assert (dpo_dir / "init" / "adapter" / "adapter_config.json").is_file()
     assert json.loads((dpo_dir / "config.json").read_text())["init_adapter"] == "init/adapter"
