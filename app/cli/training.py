@@ -97,6 +97,7 @@ def start(
     ] = False,
 ) -> None:  # fmt: skip
     """Start a training run on an export snapshot; prints the run id."""
+    from app import job_handlers  # noqa: F401 - registers the submit job, as a worker does
     from app.db import get_session_factory, session_scope
     from app.errors import AppError
     from app.jobs.runner import run_job
@@ -126,6 +127,10 @@ def start(
     typer.echo(f"GPU memory: {memory.get('answer')}", err=True)
     if job_id is not None:
         run_job(job_id, get_session_factory(), heartbeat_s=settings.job_heartbeat_s)
+    if _status(run_id)["state"] in ("queued", "submitting"):
+        raise fail(
+            f"run {run_id} was not submitted: {_status(run_id)['error'] or 'its job did not run'}"
+        )
     state = follow(run_id)
     status = _status(run_id)
     if state != "succeeded":

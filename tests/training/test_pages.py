@@ -45,9 +45,10 @@ def test_form_estimate_errors_run_page_and_compare(
 
     runs = []
     for rank in (8, 16):
-        run = service.create(db, project, engineer,
-                             request(snapshot.id, tiny_model, lora_rank=rank),
-                             data_dir=settings.data_dir, export_root=settings.export_dir)  # fmt: skip
+        data = request(snapshot.id, tiny_model, lora_rank=rank)
+        run = service.create(
+            db, project, engineer, data, data_dir=settings.data_dir, export_root=settings.export_dir
+        )
         repository.add_metrics(db, run.id, [
             (i, {"event": "train", "step": i + 1, "loss": 3.0 - i, "eval_loss": None})
             for i in range(3)])  # fmt: skip
