@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.training.tiny_model import (
-    build_tiny_model,
     build_tokenizer,
     dpo_rows,
     sft_rows,
@@ -64,11 +63,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="module")
