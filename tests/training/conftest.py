@@ -1,4 +1,4 @@
-"""Fixtures of the training web tests (the runner and backend tests build their own)."""
+"""Shared fixtures: one tiny random Llama per test session; the runner's environment."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from tests.training.web_fixtures import RUNNER_ENV
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "model")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(model_dir: Path) -> Path:
+    """The same tiny model, under the name the training web tests use."""
+    return model_dir
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from app.errors import Invalid
 from app.training.config import RunConfig, check_model
 from app.training.runner.spec import parse_spec
-from tests.training.tiny_model import build_tiny_model
 
 DATA = [{"path": "data/sft_train.jsonl", "sha256": "a" * 64, "split": "train"}]
 
@@ -73,8 +72,7 @@ def test_the_runner_reads_what_the_config_writes() -> None:
     assert spec.to_dict()["lora"] == config.to_runner_config(DATA)["lora"]
 
 
-def test_targets_are_checked_against_the_model_skeleton(tmp_path: Path) -> None:
-    model_dir = build_tiny_model(tmp_path / "model")
+def test_targets_are_checked_against_the_model_skeleton(model_dir: Path) -> None:
     check_model(RunConfig(base_model=str(model_dir), lora_targets=["q_proj", "down_proj"]))
     with pytest.raises(
         Invalid, match=r"lora_targets: c_attn not found in .*k_proj, o_proj, q_proj"

@@ -75,3 +75,14 @@ def test_runner_config_errors(change: dict[str, object], message: str) -> None:
     raw = {"method": "sft", "base_model": "m", "data_files": [{"path": "a.jsonl", "sha256": "0"}]}
     with pytest.raises(RunError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_spec({**raw, **change})
+
+
+def test_relative_model_and_adapter_paths_resolve_inside_the_run_dir(tmp_path: Path) -> None:
+    from app.training.runner.spec import resolve_paths
+
+    (tmp_path / "init_adapter").mkdir()
+    raw = {"method": "dpo", "base_model": "org/model", "init_adapter": "init_adapter",
+           "data_files": [{"path": "a.jsonl", "sha256": "0"}]}  # fmt: skip
+    spec = resolve_paths(parse_spec(raw), tmp_path)
+    assert spec.init_adapter == str((tmp_path / "init_adapter").resolve())
+    assert spec.base_model == "org/model"  # a hub id stays a hub id

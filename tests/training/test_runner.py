@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.training.tiny_model import (
-    build_tiny_model,
     build_tokenizer,
     dpo_rows,
     sft_rows,
@@ -64,11 +63,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +256,16 @@ def test_tokenizer_helper_renders_the_chat_template() -> None:
     tokenizer = build_tokenizer()
     text = tokenizer.apply_chat_template(sft_rows()[0]["messages"], tokenize=False)
     assert text.startswith("<|im_start|>user\n") and text.endswith("<|im_end|>\n")
+
+
+def test_eval_fraction_holds_rows_out_when_the_snapshot_has_no_eval_file(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    from app.training.runner.spec import load_spec, verify_data
+    from app.training.runner.train import build_datasets
+
+    run_dir = write_run_dir(tmp_path, model_dir, rows=sft_rows(), eval_fraction=0.25)
+    spec = load_spec(run_dir)
+    train, evaluation = build_datasets(spec, verify_data(run_dir, spec))
+    assert (len(train), len(evaluation)) == (6, 2)
+    assert set(train.column_names) == {"messages"}

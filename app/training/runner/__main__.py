@@ -67,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     started = time.perf_counter()
     writer = None
+    # Under `accelerate launch` every process runs this; only rank 0 writes the run's files.
+    main_process = int(os.environ.get("RANK", "0")) == 0
     try:
-        main_process = int(os.environ.get("RANK", "0")) == 0
+        if main_process:  # a summary left by an earlier attempt must not read as this one's end
+            (run_dir / "summary.json").unlink(missing_ok=True)
         spec = load_spec(run_dir)
         log.info("run %s: %s %s on %s", run_dir, spec.method, spec.preset, spec.base_model)
         # The data is checked before torch and TRL load: a changed file fails in a second.
@@ -88,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("cancelled by %s", exc)
         if writer is not None:
             writer.write("end")
-        write_summary(
-            run_dir,
-            {"state": "cancelled", "error": f"cancelled by {exc}", **_elapsed(started)},
-        )
+        if main_process:
+            write_summary(
+                run_dir,
+                {"state": "cancelled", "error": f"cancelled by {exc}", **_elapsed(started)},
+            )
         return 128 + exc.signum
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("failed: %s", message)
         if writer is not None:
             writer.write("end")
-        write_summary(run_dir, {"state": "failed", "error": message, **_elapsed(started)})
+        if main_process:
+            write_summary(run_dir, {"state": "failed", "error": message, **_elapsed(started)})
         return 1
     finally:
         if writer is not None:

@@ -60,7 +60,6 @@ class MetricsWriter:
         self.train_losses: list[float] = []
         self.eval_losses: list[float] = []
         self.tokens_per_s: list[float] = []
-        self.last_eval_step: int | None = None
 
     def write(self, event: str, **values: Any) -> dict[str, Any]:
         record: dict[str, Any] = dict.fromkeys(FIELDS)
@@ -75,7 +74,6 @@ class MetricsWriter:
             self.train_losses.append(record["loss"])
         if event == "eval" and record["eval_loss"] is not None:
             self.eval_losses.append(record["eval_loss"])
-            self.last_eval_step = record["step"]
         if record["tokens_per_s"] is not None:
             self.tokens_per_s.append(record["tokens_per_s"])
         return record

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,24 @@ def load_spec(run_dir: Path) -> RunSpec:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise RunError(f"config.json is not valid JSON: {exc}") from None
-    return parse_spec(raw)
+    return resolve_paths(parse_spec(raw), run_dir)
+
+
+def resolve_paths(spec: RunSpec, run_dir: Path) -> RunSpec:
+    """``base_model`` and ``init_adapter`` given relative to the run directory, where they are
+    there (a run directory shipped to another host carries its adapter with it); anything else,
+    a hub id included, is left as written."""
+
+    def inside(value: str | None) -> str | None:
+        if value and not Path(value).is_absolute() and (run_dir / value).exists():
+            return str((run_dir / value).resolve())
+        return value
+
+    return replace(
+        spec,
+        base_model=inside(spec.base_model) or spec.base_model,
+        init_adapter=inside(spec.init_adapter),
+    )
 
 
 def sha256_file(path: Path) -> str:

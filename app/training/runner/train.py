@@ -125,7 +125,10 @@ def save_outputs(
     spec: RunSpec, trainer: Any, tokenizer: Any, where: Placement, out: Path
 ) -> dict[str, str]:
     adapter_dir = out / "adapter"
+    # Every process takes part (ZeRO-3 gathers the sharded weights); only rank 0 writes.
     trainer.save_model(str(adapter_dir))
+    if not trainer.is_world_process_zero():
+        return {}
     # DPO from an SFT adapter trains "default" against a frozen copy named "ref": keep one adapter.
     shutil.rmtree(adapter_dir / "ref", ignore_errors=True)
     tokenizer.save_pretrained(str(out / "tokenizer"))
@@ -167,15 +170,12 @@ def run(
     if writer is not None:
         writer.write("start", step=0, epoch=0.0)
     result = trainer.train()
-    if datasets[1] is not None and (
-        writer is None or writer.last_eval_step != trainer.state.global_step
-    ):
-        trainer.evaluate()  # the eval loss of the final weights, when no scheduled eval gave it
-    paths = (
-        save_outputs(spec, trainer, tokenizer, where, out)
-        if trainer.is_world_process_zero()
-        else {}
-    )
+    # The eval loss of the final weights when no scheduled eval gave it (the log history is the
+    # same on every process, so under accelerate all of them agree to evaluate).
+    evaluated = [e.get("step") for e in trainer.state.log_history if "eval_loss" in e]
+    if datasets[1] is not None and (not evaluated or evaluated[-1] != trainer.state.global_step):
+        trainer.evaluate()
+    paths = save_outputs(spec, trainer, tokenizer, where, out)
     shutil.rmtree(out / "trainer", ignore_errors=True)
     losses = writer.train_losses if writer else []
     summary: dict[str, Any] = {
