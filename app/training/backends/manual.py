@@ -35,10 +35,10 @@ from app.training.backends.launch import runner_command
 from app.training.backends.package import stage_runner_package
 
 RUN_DIR_MARK = "__TRELLIS_RUN_DIR__"
-# The runner's libraries, installed where the image or environment lacks them.
+# The runner's libraries (the `train` extra), installed where the image or environment lacks them.
 RUNNER_REQUIREMENTS = (
-    "transformers>=5.0", "trl>=1.0", "peft>=0.13", "accelerate>=1.0", "datasets>=3.0",
-    "bitsandbytes>=0.45",
+    "transformers>=5.0", "trl>=1.0", "peft>=0.17", "accelerate>=1.10", "bitsandbytes>=0.45",
+    "galore-torch>=1.0",
 )  # fmt: skip
 SOURCE_DIR = "runner_src"
 KUBERNETES_FILE = "k8s-job.yaml"
