@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     embedding_model: str | None = None  # a local sentence-transformers dir; default MiniLM
     embedding_precision: Literal["auto", "bf16", "fp32"] = "auto"
     lsh_redis_url: str | None = None  # share the contamination LSH index through Redis
+    training_poll_s: float = Field(default=3.0, gt=0)  # how often workers poll training runs
 
     @property
     def embedded(self) -> bool:

@@ -25,6 +25,8 @@ from app.jobs.registry import LONG, register
 from app.jobs.runner import JobContext
 from app.models import EvalSet, ItemKind, Job, Project
 from app.review import bulk as review_bulk
+from app.training_runs import lifecycle as training_lifecycle
+from app.training_runs import service as training
 
 
 @register(IMPORT_JOB)
@@ -170,3 +172,15 @@ def run_review_bulk(ctx: JobContext) -> dict[str, Any]:
     if ctx.project_id is None:
         raise Invalid("bulk review job without a project")
     return review_bulk.run_job(ctx.session_factory, ctx.project_id, ctx.params, ctx.progress)
+
+
+def _training_submit_failed(db: Session, job: Job) -> None:
+    training.mark_failed(
+        db, int(job.params["run_id"]), job.error or f"the submit job was {job.state.value}"
+    )
+
+
+@register(training.SUBMIT_JOB, on_failure=_training_submit_failed)
+def run_training_submit(ctx: JobContext) -> dict[str, Any]:
+    """Hand a training run to its backend (seconds); the poller follows it from then on."""
+    return training_lifecycle.submit(int(ctx.params["run_id"]), ctx.session_factory)

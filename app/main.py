@@ -78,6 +78,8 @@ def create_app(
     from app.review import pages as review_pages
     from app.review import router as review
     from app.selections import router as selections
+    from app.training_runs import pages as training_pages
+    from app.training_runs import router as training
     from app.users import pages as user_pages
     from app.users import router as users
     from app.web import health
@@ -89,7 +91,7 @@ def create_app(
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
         evalsets, evalset_pages, contamination, contamination_pages, selections,
         diversity, diversity_pages, labeling_pages, review, review_pages,
-        dashboard, dashboard_pages,
+        dashboard, dashboard_pages, training, training_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

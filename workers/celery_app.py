@@ -36,6 +36,12 @@ celery_app.conf.update(
     task_default_queue=SHORT,  # the reaper's beat task; jobs name their queue when sent
     beat_schedule={
         "reap-stale-jobs": {"task": "trellis.reap_jobs", "schedule": settings.reaper_interval_s},
+        # Training runs are followed through their stored handles by whichever worker runs beat.
+        "poll-training-runs": {
+            "task": "trellis.poll_training",
+            "schedule": settings.training_poll_s,
+            "options": {"expires": max(10.0, 3 * settings.training_poll_s)},  # stale polls drop
+        },
     },
 )
 if settings.embedded:

@@ -47,3 +47,11 @@ def redispatch_on_start(**_kwargs: object) -> None:
         return
     if sent:
         log.info("re-sent %s queued jobs at start", len(sent))
+
+
+@celery_app.task(name="trellis.poll_training")  # type: ignore[untyped-decorator]
+def poll_training() -> dict[int, str]:
+    """Re-attach to every active training run by its handle: metrics, logs, final state."""
+    from app.training_runs import lifecycle
+
+    return lifecycle.poll_all(get_session_factory())
