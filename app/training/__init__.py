@@ -1,0 +1,1 @@
+"""Training runs: configs and memory estimates (pure), and the self-contained runner."""
