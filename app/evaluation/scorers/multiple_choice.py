@@ -16,8 +16,8 @@ from app.evaluation.scorers.base import ItemScore
 
 LETTERS = "ABCD"
 _PATTERNS = [
-    re.compile(r"answer\s*(?:is|:)?\s*\(?([A-D])\b\)?", re.IGNORECASE),
-    re.compile(r"^\s*\(?([A-D])\)?(?:[.:)\s]|$)"),
+    re.compile(r"answer\s*(?:is|:)?\s*\(?((?-i:[A-D]))\b\)?", re.IGNORECASE),
+    re.compile(r"^\s*\(?([A-D])(?:[.:)]|\s*$)", re.MULTILINE),
     re.compile(r"\(([A-D])\)"),
 ]
 
