@@ -43,7 +43,9 @@ def build_app(backend: TransformersBackend, api_key: str | None = None) -> FastA
         prompt = str(body["prompt"])
         if body.get("echo") and int(body.get("max_tokens", 16)) == 0:
             with lock:
-                return {"choices": [{"index": 0, "text": prompt, "logprobs": _echo(backend, prompt)}]}
+                return {
+                    "choices": [{"index": 0, "text": prompt, "logprobs": _echo(backend, prompt)}]
+                }
         with lock:
             (out,) = backend.generate([prompt], int(body.get("max_tokens", 16)))
         return {"choices": [{"index": 0, "text": out.text}], "usage": usage(out.new_tokens)}

@@ -120,7 +120,7 @@ def test_json_format() -> None:
         '{"label": "positive", "score": 0.9}',
         '```json\n{"label": "negative"}\n```',
         '{"label": "neutral"}',  # schema violation
-        "Sure! {\"label\": \"positive\"}",  # text around the JSON
+        'Sure! {"label": "positive"}',  # text around the JSON
         '{"label": "positive",',  # truncated
     ]
     scores = [score_json_format(output, SCHEMA) for output in outputs]

@@ -1,4 +1,4 @@
-"""Bootstrap intervals, the paired difference, and the gate report/verdict on hand-computed cases."""
+"""Bootstrap intervals, the paired difference, the gate report and verdict, computed by hand."""
 
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ def test_ship_tune_hand_computed() -> None:
     assert gain.interval[0] > 0.5 and gain.interval[1] == pytest.approx(1.0)
     assert report.sets[0].best_prompt == "system"
     assert gates["format", "json"].note == "0 of 5 outputs fail the format"
-    assert gates["safety", "safety"].value == pytest.approx(0.9) and gates["safety", "safety"].passed
+    assert (
+        gates["safety", "safety"].value == pytest.approx(0.9) and gates["safety", "safety"].passed
+    )
     assert gates["capability", None].value == pytest.approx(1.0)
     assert report.passed and report.verdict == "ship_tune"
 
