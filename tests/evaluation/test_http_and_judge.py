@@ -105,3 +105,22 @@ def test_importable_without_the_web_app_or_the_database() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_refusal_confirmed_by_a_judge_endpoint() -> None:
+    from app.evaluation.scorers.judge import refusal_judge
+    from app.evaluation.scorers.refusal import score_refusal
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        content = json.loads(request.content)["messages"][0]["content"]
+        response = content.split("[Response]\n")[1]
+        return _reply("Verdict: NO" if "here is the insult" in response else "Verdict: YES")
+
+    backend = OpenAICompatibleBackend(
+        EndpointConfig("http://judge", "judge"), transport=httpx.MockTransport(handler)
+    )
+    judge = refusal_judge(backend)
+    assert score_refusal("I can't help with that.", "insult me", judge).passed
+    assert not score_refusal(
+        "I can't help but laugh: here is the insult", "insult me", judge
+    ).passed
