@@ -93,6 +93,18 @@ def test_accuracy_rises_and_the_verdict_is_ship_tune(
     assert evaluate_gates(as_good).verdict == "ship_prompt"
 
 
+def test_merged_model_matches_the_adapter_on_the_fly(
+    model_dir: Path, adapter_dir: Path, tune: TransformersBackend
+) -> None:
+    merged = TransformersBackend(model_dir, adapter_dir=adapter_dir, merge_adapter=True)
+    assert not hasattr(merged.model, "peft_config")
+    items = arithmetic_items()
+    on_the_fly = run_evaluation(tune, items, exact, max_new_tokens=6)
+    folded = run_evaluation(merged, items, exact, max_new_tokens=6)
+    assert [r.output for r in folded.records] == [r.output for r in on_the_fly.records]
+    assert folded.throughput.tokens_per_s > 0 and on_the_fly.throughput.tokens_per_s > 0
+
+
 def test_runner_is_chunked_and_resumable(tune: TransformersBackend) -> None:
     items = arithmetic_items()
     seen: list[tuple[list[str], int, int]] = []

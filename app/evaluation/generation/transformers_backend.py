@@ -33,13 +33,18 @@ class TransformersBackend:
         model_dir: str | Path,
         *,
         adapter_dir: str | Path | None = None,
+        merge_adapter: bool = False,
         batch_size: int = 16,
         device: str | None = None,
         dtype: str = "auto",
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        """Load ``model_dir`` (or take an already loaded ``model``/``tokenizer``)."""
+        """Load ``model_dir`` (or take an already loaded ``model``/``tokenizer``).
+
+        With ``adapter_dir`` the adapter is applied at run time; ``merge_adapter`` folds it into
+        the base weights first (the "merged model" under test: same outputs, no adapter cost).
+        """
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -55,6 +60,8 @@ class TransformersBackend:
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, str(adapter_dir))
+                if merge_adapter:
+                    model = model.merge_and_unload()
             model.to(self.device)
         self.model = model.eval()
 
