@@ -5,6 +5,8 @@ Both sides share one loaded model and tokenizer, the same chat-rendered prompts,
 the same ``max_new_tokens`` and the same scorer (exact match). "Ours" is ``run_evaluation`` over
 the transformers backend, batched with left padding; it is also run with batch size 1, which
 shows the runner's own overhead against the plain loop. Rounds alternate, best of each counts.
+Then latency, same prompts: tokens/s and time to first token with a LoRA adapter applied on the
+fly beside the same adapter merged into the weights.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.eval_bench            # 64 items
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.eval_bench --items 256 --batch 32
@@ -58,6 +60,30 @@ def plain_loop(model: Any, tokenizer: Any, items: list[EvalItem], max_new_tokens
     return total
 
 
+def save_adapter(model_dir: Path, adapter_dir: Path) -> Path:
+    """An (untrained) LoRA on the attention and MLP projections: the same compute as a tune."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    get_peft_model(model, LoraConfig(r=16, target_modules=targets)).save_pretrained(
+        str(adapter_dir)
+    )
+    return adapter_dir
+
+
+def latency(model_dir: Path, items: list[EvalItem], batch: int, tokens: int) -> None:
+    adapter_dir = save_adapter(model_dir, model_dir.parent / "adapter")
+    for label, merge in (("adapter on the fly", False), ("merged", True)):
+        backend = TransformersBackend(model_dir, adapter_dir=adapter_dir, merge_adapter=merge)
+        backend.batch_size = batch
+        run_evaluation(backend, items[:batch], exact, max_new_tokens=tokens)  # warm-up
+        result = run_evaluation(backend, items, exact, max_new_tokens=tokens, chunk_size=batch)
+        rate, ttft = result.throughput.tokens_per_s, result.throughput.mean_time_to_first_token
+        print(f"{label:>18}: {rate:8.1f} tokens/s, time to first token {(ttft or 0) * 1000:.1f} ms")
+
+
 def timed(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
@@ -103,6 +129,7 @@ def main() -> None:
         for name, seconds in best.items():
             rate = args.items / seconds
             print(f"{name:>16}: {rate:8.1f} items/s  ({rate / plain_rate:6.1%} of plain loop)")
+        latency(model_dir, items, args.batch, tokens)
 
 
 if __name__ == "__main__":
