@@ -1,0 +1,126 @@
+"""Any OpenAI-compatible endpoint (vLLM, TGI, Ollama, llama.cpp server, a hosted API) over httpx.
+
+Chat prompts go to ``/v1/chat/completions``, plain-text prompts to ``/v1/completions``. The API
+key is read from the environment variable *named* in the configuration, never stored. Requests
+that fail with a transport error, 429 or 5xx are retried with exponential backoff; prompts in a
+call are sent concurrently (``concurrency`` at a time). Time to first token needs streaming,
+which this backend does not use; it is reported as ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.evaluation.generation.base import Generation, GenerationError, Prompt
+
+_RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    concurrency: int = 8
+
+
+class OpenAICompatibleBackend:
+    name = "openai"
+
+    def __init__(self, config: EndpointConfig, *, transport: httpx.BaseTransport | None = None):
+        self.config = config
+        headers = {}
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env)
+            if not key:
+                raise GenerationError(f"environment variable {config.api_key_env} is not set")
+            headers["Authorization"] = f"Bearer {key}"
+        base = config.base_url.rstrip("/")
+        if not base.endswith("/v1"):
+            base += "/v1"
+        self.client = httpx.Client(
+            base_url=base, headers=headers, timeout=config.timeout_s, transport=transport
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries on transport errors, 429 and 5xx (exponential backoff)."""
+        delay = self.config.backoff_s
+        for attempt in range(self.config.max_retries + 1):
+            last = attempt == self.config.max_retries
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TransportError as error:
+                if last:
+                    raise GenerationError(f"{path}: {error}") from error
+            else:
+                if response.status_code < 400:
+                    return response.json()  # type: ignore[no-any-return]
+                if response.status_code not in _RETRY_STATUSES or last:
+                    raise GenerationError(f"{path}: HTTP {response.status_code}: {response.text}")
+            time.sleep(delay)
+            delay *= 2
+        raise GenerationError(f"{path}: no response")  # pragma: no cover - loop always returns
+
+    def _one(self, prompt: Prompt, max_new_tokens: int, greedy: bool) -> Generation:
+        body: dict[str, Any] = {"model": self.config.model, "max_tokens": max_new_tokens}
+        if greedy:
+            body["temperature"] = 0.0
+        started = time.perf_counter()
+        if isinstance(prompt, str):
+            data = self.post("/completions", {**body, "prompt": prompt})
+            text = data["choices"][0]["text"]
+        else:
+            messages = [dict(message) for message in prompt]
+            data = self.post("/chat/completions", {**body, "messages": messages})
+            text = data["choices"][0]["message"]["content"] or ""
+        seconds = time.perf_counter() - started
+        tokens = int((data.get("usage") or {}).get("completion_tokens", 0))
+        return Generation(text, tokens, seconds, None)
+
+    def generate(
+        self, prompts: Sequence[Prompt], max_new_tokens: int, greedy: bool = True
+    ) -> list[Generation]:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+            results = list(pool.map(lambda p: self._one(p, max_new_tokens, greedy), prompts))
+        wall = time.perf_counter() - started
+        # A call is one batch: its wall time is what throughput divides by.
+        return [Generation(r.text, r.new_tokens, wall, r.time_to_first_token) for r in results]
+
+    def option_logprobs(self, prompt: Prompt, options: Sequence[str]) -> list[float]:
+        """Log-likelihood of each option via ``/v1/completions`` with ``echo`` and ``logprobs``
+        (vLLM's way of scoring a continuation); plain-text prompts only."""
+        if not isinstance(prompt, str):
+            raise GenerationError("option log-likelihoods need a plain-text prompt")
+        scores = []
+        for option in options:
+            data = self.post(
+                "/completions",
+                {
+                    "model": self.config.model,
+                    "prompt": prompt + option,
+                    "max_tokens": 0,
+                    "echo": True,
+                    "logprobs": 0,
+                },
+            )
+            logprobs = data["choices"][0]["logprobs"]
+            offsets: list[int] = logprobs["text_offset"]
+            values: list[float | None] = logprobs["token_logprobs"]
+            scores.append(
+                sum(v for o, v in zip(offsets, values, strict=True) if o >= len(prompt) and v)
+            )
+        return scores
