@@ -15,7 +15,7 @@ from app.contamination.detector import EvalIndex, EvalText, TrainText
 from app.contamination.ngrams import ContainmentIndex, gram_size
 from app.contamination.sketch import MinHasher, WordBatch, WordHasher, ngrams
 from app.contamination.text import words, words_with_spans
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 
 def test_words_fold_case_punctuation_whitespace_and_width() -> None:

@@ -13,16 +13,15 @@ from app.contamination import service as contamination
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
 from app.models import Example, FlagStatus, ItemStatus, Project, Role, User
-from tests.conftest import add_member, login, make_user
-from tests.contamination.test_router import (  # noqa: F401 - quick_encoder is an autouse fixture
+from tests.contamination.test_router import (
     COPIED,
     XSS,
     RunJobs,
     Seeded,
     check,
-    quick_encoder,
     seed,
 )
+from tests.factories import add_member, login, make_user
 
 BASE = "/projects/demo/contamination"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

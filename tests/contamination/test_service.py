@@ -35,7 +35,7 @@ from app.models import (
     Revision,
     User,
 )
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 MMLU = SHARED_DATA / "mmlu_sociology_test.csv"
 RunJobs = Callable[[], list[int]]

@@ -18,7 +18,7 @@ from app.diversity.scores import DiversityState, dataset_metrics, score
 from app.diversity.subset import max_similarity_within, quality_order
 from app.diversity.vendi import vendi_score
 from app.embeddings.encoder import get_encoder
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 BASE = 1200
 

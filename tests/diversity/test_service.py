@@ -28,7 +28,7 @@ from app.models import (
     SelectionItem,
     User,
 )
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 RunJobs = Callable[[], list[int]]
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.models import Project, Revision, User
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def _seed(db: Session, project: Project, tmp_path: Path, n: int = 30) -> None:

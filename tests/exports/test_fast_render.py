@@ -28,8 +28,8 @@ from app.exports.chat_templates import (
 from app.exports.fast_render import RENDERERS, render_fast
 from app.formats.records import PairRecord, RecordInvalid
 from app.formats.shapes import parse_record
-from tests.conftest import SHARED_DATA
 from tests.exports.test_chat_templates import reference
+from tests.factories import SHARED_DATA
 
 Messages = list[dict[str, Any]]
 Outcome = tuple[str, Rendered | str]

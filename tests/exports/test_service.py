@@ -16,7 +16,7 @@ from app.exports.schemas import ExportCreate
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.models import ItemStatus, Project, User
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 ALPACA = SHARED_DATA / "alpaca_5000.json"
 HH = SHARED_DATA / "hh_rlhf_harmless_test.jsonl.gz"

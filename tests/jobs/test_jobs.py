@@ -10,7 +10,7 @@ from app.jobs import repository, service
 from app.jobs.runner import JobContext, register, run_job
 from app.models import Job, JobState
 from app.models.base import utcnow
-from tests.conftest import RecordingDispatcher
+from tests.factories import RecordingDispatcher
 
 
 @register("test.echo")

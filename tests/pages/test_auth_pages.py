@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE
 from app.models import User
-from tests.conftest import PASSWORD, login
+from tests.factories import PASSWORD, login
 
 CSRF = re.compile(r'name="csrf-token" content="([^"]*)"')
 
