@@ -10,7 +10,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectManage, ProjectRead, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
 from app.contamination import service
 from app.contamination.highlight import highlight
 from app.contamination.router import (

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.items.kinds import model_for
 from app.models import (
     ContaminationChecked,
     ContaminationFlag,
@@ -24,12 +25,6 @@ from app.models import (
     PreferencePair,
 )
 from app.models.base import utcnow
-
-Model = type[Example] | type[PreferencePair]
-
-
-def model_of(kind: ItemKind) -> Model:
-    return Example if kind is ItemKind.example else PreferencePair
 
 
 def _fk(kind: ItemKind) -> Any:
@@ -129,7 +124,7 @@ def pending_ids(
     db: Session, project_id: int, kind: ItemKind, eval_set_id: int, *, full: bool
 ) -> set[int]:
     """Items never checked against the set at their current content (all items when full)."""
-    model = model_of(kind)
+    model = model_for(kind)
     query = select(model.id).where(model.project_id == project_id)
     if not full:
         fk = _fk(kind)
@@ -146,7 +141,7 @@ def pending_ids(
 
 
 def load_items(db: Session, kind: ItemKind, ids: Sequence[int]) -> list[Any]:
-    model = model_of(kind)
+    model = model_for(kind)
     if kind is ItemKind.example:
         columns: tuple[Any, ...] = (Example.id, Example.content_hash, Example.messages)
     else:
@@ -287,7 +282,7 @@ def flag_counts(db: Session, project_id: int) -> list[tuple[int, str, FlagStatus
 
 def checked_count(db: Session, eval_set_id: int, kind: ItemKind) -> int:
     """Items whose current content was checked against the set."""
-    model = model_of(kind)
+    model = model_for(kind)
     fk = _fk(kind)
     return int(
         db.scalar(
@@ -304,7 +299,7 @@ def checked_count(db: Session, eval_set_id: int, kind: ItemKind) -> int:
 
 
 def item_count(db: Session, project_id: int, kind: ItemKind) -> int:
-    model = model_of(kind)
+    model = model_for(kind)
     return int(db.scalar(select(func.count()).where(model.project_id == project_id)) or 0)
 
 

@@ -28,6 +28,8 @@ from app.contamination.detector import EvalIndex, EvalText, Flag, TextEncoder, T
 from app.contamination.itemtext import message_text, prompt_text
 from app.contamination.text import words_with_spans
 from app.errors import Invalid, NotFound
+from app.items import changes
+from app.items.events import on_content_changed
 from app.jobs import service as jobs
 from app.models import (
     ContaminationFlag,
@@ -41,7 +43,6 @@ from app.models import (
     JobState,
     PreferencePair,
     Project,
-    Revision,
     User,
 )
 from app.models.base import utcnow
@@ -251,6 +252,7 @@ def has_frozen_sets(db: Session, project: Project) -> bool:
     return bool(repository.frozen_sets(db, project.id))
 
 
+@on_content_changed
 def recheck_after_edit(
     db: Session, project: Project, user: User, kind: ItemKind, item_id: int
 ) -> None:
@@ -475,21 +477,9 @@ def drop_item(
     before_status = item.status
     if before_status is not ItemStatus.rejected:
         item.status = ItemStatus.rejected
-        item.updated_by_id = user.id
-        item.updated_at = utcnow()
-        db.flush()
-        db.add(
-            Revision(
-                project_id=project.id,
-                item_kind=flag.item_kind.value,
-                item_id=item.id,
-                version=item.version,
-                user_id=user.id,
-                action="contamination_drop",
-                before={"status": before_status.value},
-                after={"status": ItemStatus.rejected.value, "flag_id": flag.id},
-            )
-        )
+        before = {"status": before_status.value}
+        after = {"status": ItemStatus.rejected.value, "flag_id": flag.id}
+        changes.record(db, project, user, flag.item_kind, item, "contamination_drop", before, after)
     _resolve(db, project, flag, user, FlagStatus.dropped, reason.strip() or "dropped from training")
     return flag
 
@@ -508,17 +498,16 @@ def _resolve(
     flag.resolved_at = utcnow()
     item_id = flag.example_id if flag.item_kind is ItemKind.example else flag.pair_id
     if status is FlagStatus.dismissed:
-        db.add(
-            Revision(
-                project_id=project.id,
-                item_kind=flag.item_kind.value,
-                item_id=int(item_id),  # type: ignore[arg-type]
-                version=0,
-                user_id=user.id,
-                action="contamination_dismiss",
-                before={"flag_id": flag.id, "status": "open"},
-                after={"flag_id": flag.id, "status": status.value, "reason": reason},
-            )
+        changes.add_revision(
+            db,
+            project_id=project.id,
+            kind=flag.item_kind,
+            item_id=int(item_id),  # type: ignore[arg-type]
+            version=0,
+            user_id=user.id,
+            action="contamination_dismiss",
+            before={"flag_id": flag.id, "status": "open"},
+            after={"flag_id": flag.id, "status": status.value, "reason": reason},
         )
     db.flush()
 

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectManage, ProjectRead, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
 from app.diversity import service, views
 from app.diversity.router import scored_run
 from app.diversity.schemas import RunCreate, SubsetCreate

@@ -38,6 +38,8 @@ from app.diversity.scores import (
 )
 from app.diversity.subset import TAU, quality_order
 from app.errors import Invalid, NotFound
+from app.items import changes
+from app.items.events import on_content_changed
 from app.jobs import service as jobs
 from app.models import (
     DiversityRun,
@@ -45,7 +47,6 @@ from app.models import (
     ItemKind,
     ItemStatus,
     Project,
-    Revision,
     Selection,
     User,
 )
@@ -264,6 +265,7 @@ def run_failure(db: Session, run: DiversityRun) -> str | None:
 # -- edits -------------------------------------------------------------------------------------
 
 
+@on_content_changed
 def rescore_after_edit(
     db: Session, project: Project, user: User, kind: ItemKind, item_id: int
 ) -> None:
@@ -389,13 +391,13 @@ def discard_duplicates(
                 continue
             before, version = changed
             keeper = rows[members[0]]
-            db.add(Revision(
-                project_id=project.id, item_kind=row.item_kind.value, item_id=item_id,
+            changes.add_revision(
+                db, project_id=project.id, kind=row.item_kind, item_id=item_id,
                 version=version, user_id=user.id, action="discard_duplicate",
                 before={"status": before.value},
                 after={"status": ItemStatus.rejected.value, "kept": {
                     "kind": keeper.item_kind.value,
                     "id": int(keeper.example_id or keeper.pair_id or 0)}},
-            ))  # fmt: skip
+            )  # fmt: skip
             rejected += 1
     return rejected

@@ -8,10 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.auth.policy import Access, ProjectAnnotate
+from app.auth.access import Access
+from app.auth.policy import ProjectAnnotate
 from app.examples.schemas import ExampleOut
+from app.items.kinds import Item
 from app.labeling import queue, service
-from app.labeling.queue import Assignment, Item
+from app.labeling.queue import Assignment
 from app.labeling.schemas import DiscardIn, DraftIn, LabelOut, NextOut, SubmitIn, SubmitOut
 from app.models import Example, ItemKind
 from app.models.base import utcnow

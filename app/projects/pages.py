@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from app.auth.policy import Access, EngineerAccess, ProjectManage, ProjectRead, SignedIn
+from app.auth.access import Access
+from app.auth.policy import EngineerAccess, ProjectManage, ProjectRead, SignedIn
 from app.errors import Conflict, Invalid, NotFound
 from app.jobs import service as jobs
 from app.models import Project, Role

@@ -95,15 +95,3 @@ class BulkOut(BaseModel):
     applied: int = Field(description="items decided (0 on a dry run)")
     dry_run: bool
     skipped: list[SkippedItem] = Field(default_factory=list)
-
-
-class RevertIn(BaseModel):
-    revision_id: int
-    version: int = Field(description="the version you are looking at; a newer one answers 409")
-    before: bool = Field(
-        default=False, description="restore the state right before the revision instead of after"
-    )
-
-
-class SwapIn(BaseModel):
-    version: int

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from app.auth.sessions import SESSION_COOKIE
 from app.config import Settings
 from app.errors import Invalid
-from app.examples.schemas import ListFilter
+from app.items.schemas import ListFilter
 from app.models import ItemStatus, Source
 from app.web.templating import is_htmx
 

@@ -111,7 +111,7 @@ def test_text_search_count_stops_at_the_cap(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from app.examples import listing
+    from app.items import listing
 
     _seed(db, project, tmp_path, n=30)
     monkeypatch.setattr(listing, "COUNT_CAP", 5)

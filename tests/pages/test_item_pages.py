@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.examples import service as examples
-from app.examples.schemas import ExampleUpdate, ListFilter
+from app.examples.schemas import ExampleUpdate
+from app.items.schemas import ListFilter
 from app.models import Project, Role, User
 from app.pairs import service as pairs
 from tests.factories import XSS_PAYLOADS, Importer, add_member, chat, login, make_user
