@@ -52,6 +52,7 @@ def create_app(
         settings.effective_secret_key(), settings.session_max_age_s
     )
 
+    from app import health
     from app.contamination import pages as contamination_pages
     from app.contamination import router as contamination
     from app.dashboard import pages as dashboard_pages
@@ -79,7 +80,6 @@ def create_app(
     from app.selections import router as selections
     from app.users import pages as user_pages
     from app.users import router as users
-    from app.web import health
 
     # Routes are matched in order, one by one: the labeling API, which annotators call all
     # day, goes first (its paths overlap no other router's).

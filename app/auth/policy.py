@@ -15,9 +15,9 @@ from fastapi import Depends, Request
 
 from app.auth import service as auth_service
 from app.auth.access import Access
-from app.auth.sessions import CSRF_FIELD, CSRF_HEADER
 from app.errors import Forbidden, NotFound
 from app.models import Role
+from app.web.cookies import CSRF_FIELD, CSRF_HEADER
 from app.web.deps import SAFE_METHODS, SessionDep
 
 

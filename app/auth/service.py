@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 from app.auth import repository
 from app.auth.access import Access
 from app.auth.passwords import hash_token
-from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionCodec
+from app.auth.sessions import SessionCodec
 from app.errors import Unauthorized
 from app.models import Project, Role, User
 from app.models.base import utcnow as utcnow_fn
+from app.web.cookies import CSRF_COOKIE, SESSION_COOKIE
 
 
 def authenticate(db: Session, request: Request, *, project_slug: str | None = None) -> Access:

@@ -6,8 +6,8 @@ import re
 
 from fastapi.testclient import TestClient
 
-from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE
 from app.models import User
+from app.web.cookies import CSRF_COOKIE, SESSION_COOKIE
 from tests.factories import PASSWORD, login
 
 CSRF = re.compile(r'name="csrf-token" content="([^"]*)"')
