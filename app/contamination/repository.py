@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.items.kinds import model_for
@@ -15,7 +14,6 @@ from app.models import (
     ContaminationChecked,
     ContaminationFlag,
     ContaminationRun,
-    EmbeddingCache,
     EvalIndexBlob,
     EvalItem,
     EvalSet,
@@ -24,7 +22,7 @@ from app.models import (
     ItemKind,
     PreferencePair,
 )
-from app.models.base import utcnow
+from app.models.base import dialect_insert, utcnow
 
 
 def _fk(kind: ItemKind) -> Any:
@@ -37,13 +35,6 @@ def _fk(kind: ItemKind) -> Any:
 
 def _flag_fk(kind: ItemKind) -> Any:
     return ContaminationFlag.example_id if kind is ItemKind.example else ContaminationFlag.pair_id
-
-
-def _insert(db: Session, table: Any) -> Any:
-    """An INSERT that knows ON CONFLICT on both backends."""
-    if db.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 # -- eval sets -------------------------------------------------------------------------------
@@ -89,32 +80,6 @@ def save_index_blob(
         blob.content_hash, blob.model_id, blob.data, blob.built_at = (
             content_hash, model_id, data, utcnow())  # fmt: skip
     db.flush()
-
-
-# -- embeddings cache --------------------------------------------------------------------------
-
-
-def cached_embeddings(db: Session, model_id: str, hashes: Sequence[str]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    unique = list(dict.fromkeys(hashes))
-    for start in range(0, len(unique), 1000):
-        part = unique[start : start + 1000]
-        rows = db.execute(
-            select(EmbeddingCache.content_hash, EmbeddingCache.vector).where(
-                EmbeddingCache.model_id == model_id, EmbeddingCache.content_hash.in_(part)
-            )
-        )
-        found.update({h: bytes(v) for h, v in rows})
-    return found
-
-
-def store_embeddings(db: Session, model_id: str, vectors: dict[str, bytes]) -> None:
-    if not vectors:
-        return
-    rows = [{"model_id": model_id, "content_hash": h, "vector": v} for h, v in vectors.items()]
-    stmt = _insert(db, EmbeddingCache).on_conflict_do_nothing()
-    for start in range(0, len(rows), 1000):
-        db.execute(stmt, rows[start : start + 1000])
 
 
 # -- what needs checking -----------------------------------------------------------------------
@@ -163,7 +128,7 @@ def mark_checked(
             for i, h in items]  # fmt: skip
     if not rows:
         return
-    stmt = _insert(db, ContaminationChecked)
+    stmt = dialect_insert(db, ContaminationChecked)
     stmt = stmt.on_conflict_do_update(
         index_elements=["eval_set_id", key],
         set_={"content_hash": stmt.excluded.content_hash, "checked_at": stmt.excluded.checked_at},
@@ -212,7 +177,7 @@ def replace_open_flags(
     fresh = [f for f in flags
              if (f[key], f["eval_item_id"], f["item_content_hash"]) not in settled]  # fmt: skip
     if fresh:
-        db.execute(_insert(db, ContaminationFlag), fresh)
+        db.execute(dialect_insert(db, ContaminationFlag), fresh)
     return len(fresh)
 
 

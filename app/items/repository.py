@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
-from app.items.kinds import Item, kind_of
+from app.items.kinds import Item
 from app.models import (
     Example,
     ItemKind,
@@ -22,6 +22,7 @@ from app.models import (
     Revision,
     User,
 )
+from app.models.base import in_project
 
 M = TypeVar("M", Example, PreferencePair)
 # Labels that make their author an annotator of the item.
@@ -31,9 +32,9 @@ LABELED_STATES = (LabelState.submitted, LabelState.returned)
 def get_in_project(db: Session, model: type[M], project: Project, item_id: int) -> M:
     """The row of `model` with this id in the project; NotFound otherwise (also when it belongs
     to another project, so ids do not leak across projects)."""
-    row = db.get(model, item_id)
-    if row is None or row.project_id != project.id:
-        kind = kind_of(row) if row is not None else _kind_of_model(model)
+    row = in_project(db, model, project.id, item_id)
+    if row is None:
+        kind = ItemKind.example if model is Example else ItemKind.pair
         raise NotFound(f"{kind.value} {item_id} not found in project '{project.slug}'")
     return row
 
@@ -50,10 +51,6 @@ def find(db: Session, kind: ItemKind, item_id: int) -> Item | None:
     if kind is ItemKind.example:
         return db.get(Example, item_id)
     return db.get(PreferencePair, item_id)
-
-
-def _kind_of_model(model: type[Example] | type[PreferencePair]) -> ItemKind:
-    return ItemKind.example if model is Example else ItemKind.pair
 
 
 def revisions_of(db: Session, kind: ItemKind, item_id: int) -> list[Revision]:

@@ -19,8 +19,7 @@ from app.errors import AppError, Conflict, Forbidden, Invalid
 from app.items import repository as items
 from app.items.kinds import Item
 from app.labeling import forms, queue, service
-from app.labeling.router import KINDS, KindSlug
-from app.labeling.schemas import SubmitIn
+from app.labeling.schemas import KINDS, KindSlug, SubmitIn
 from app.models import ItemKind, LabelState
 from app.models.base import utcnow
 from app.web.deps import SessionDep, WritesOnRead

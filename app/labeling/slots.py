@@ -34,7 +34,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from app.items.kinds import Item, model_for
@@ -47,7 +46,7 @@ from app.models import (
     Project,
     User,
 )
-from app.models.base import UTCDateTime
+from app.models.base import UTCDateTime, dialect_insert
 
 QUEUE_STATUSES = (ItemStatus.draft, ItemStatus.needs_revision)
 # Labels that keep an item out of this annotator's general queue.
@@ -118,9 +117,8 @@ def insert_missing_slots(
         rows = rows.where(model.id == item_id)
     if after_id:
         rows = rows.where(model.id > after_id)
-    insert = postgresql.insert if is_postgres(db) else sqlite.insert
     stmt = (
-        insert(LabelSlot)
+        dialect_insert(db, LabelSlot)
         .from_select(["project_id", "item_kind", "item_id", "slot", "queued_at", "done"], rows)
         .on_conflict_do_nothing()
     )
@@ -341,9 +339,8 @@ def insert_label(
     db: Session, project: Project, kind: ItemKind, item: Item, user: User, now: datetime
 ) -> Label | None:
     """A new draft label of the item for the user, or None when they have one already."""
-    insert = postgresql.insert if is_postgres(db) else sqlite.insert
     stmt = (
-        insert(Label)
+        dialect_insert(db, Label)
         .values(
             project_id=project.id,
             item_kind=kind.value,

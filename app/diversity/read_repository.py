@@ -1,5 +1,5 @@
-"""Read model for the diversity pages and API: the scored run, the map's points, clusters and
-near-duplicate groups, each joined with the few item columns they show.
+"""The read side's SQL for the diversity pages and API: the scored run, the map's points,
+clusters and near-duplicate groups, each joined with the few item columns they show.
 
 Built for projects of 50k items: one query per item kind, only the columns shown, and previews
 cut in SQL (the first turns' role and the start of their content) instead of loading whole
