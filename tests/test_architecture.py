@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 from itertools import pairwise
 from pathlib import Path
 
-import pytest
-
 APP = Path(__file__).resolve().parents[1] / "app"
 
 SHARED = frozenset(
@@ -145,7 +143,6 @@ def test_known_exceptions_still_exist() -> None:
         assert (APP.parent / name).exists(), f"{name} is gone: remove it from the exceptions"
 
 
-@pytest.mark.xfail(strict=True, reason="contamination, exports and diversity modules not split yet")
 def test_no_module_over_400_lines() -> None:
     long = {
         relative(path): count

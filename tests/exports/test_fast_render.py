@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from app.exports import chat_templates
+from app.exports import chat_templates, template_inputs
 from app.exports.chat_templates import (
     BUILTIN,
     ChatTemplate,
@@ -363,9 +363,9 @@ def test_sample_against_transformers():
             if kind != "ok" or not is_plain_conversation(messages):
                 continue
             assert isinstance(rendered, Rendered)
-            chat = chat_templates._normalise(template, messages)
+            chat = template_inputs.normalise(template, messages)
             if rendered.folded_system:
-                chat = chat_templates._fold_system(template, chat)
+                chat = template_inputs.fold_system(template, chat)
             assert rendered.text == reference(template, chat)
             checked += 1
             if checked == 15:
