@@ -52,7 +52,10 @@ def create_app(
         settings.effective_secret_key(), settings.session_max_age_s
     )
 
-    from app import job_handlers  # noqa: F401 - every job kind's queue and failure hook
+    from app import (
+        health,
+        job_handlers,  # noqa: F401 - every job kind's queue and failure hook
+    )
     from app.contamination import pages as contamination_pages
     from app.contamination import router as contamination
     from app.dashboard import pages as dashboard_pages
@@ -82,7 +85,6 @@ def create_app(
     from app.training_runs import router as training
     from app.users import pages as user_pages
     from app.users import router as users
-    from app.web import health
 
     # Routes are matched in order, one by one: the labeling API, which annotators call all
     # day, goes first (its paths overlap no other router's).

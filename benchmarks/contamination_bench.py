@@ -82,8 +82,8 @@ def stage_bench(train_texts: list[str], eval_texts: list[str]) -> dict[str, floa
     from datasketch import MinHash, MinHashLSH
 
     from app.contamination import detector as d
-    from app.contamination.sketch import MinHasher, Sketch, WordBatch, WordHasher, ngrams
-    from app.contamination.text import words
+    from app.text.sketch import MinHasher, Sketch, WordBatch, WordHasher, ngrams
+    from app.text.words import words
 
     def shingles(ws: list[str]) -> list[str]:
         if len(ws) < d.SHINGLE:
@@ -140,9 +140,11 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from app.contamination.detector import EmbeddingMemo, EvalIndex, EvalText, TrainText
-    from app.contamination.itemtext import message_text
+    from app.contamination.detector import EvalIndex
+    from app.contamination.records import EvalText, TrainText
+    from app.contamination.rules import EmbeddingMemo
     from app.embeddings.encoder import Encoder, default_model_path
+    from app.text.itemtext import message_text
 
     rows = training_rows(args.rows)
     items = eval_items(args.eval_items)

@@ -52,10 +52,10 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from app.contamination.itemtext import message_text
     from app.diversity.neighbours import build_index, recall_at_k, search, usearch_available
     from app.diversity.scores import dataset_metrics, rescore_one, score
     from app.embeddings.encoder import Encoder, default_model_path
+    from app.text.itemtext import message_text
 
     rows = training_rows(args.rows)
     texts = [

@@ -11,9 +11,7 @@ inline through the real runner. Tests marked `worker` start a real Celery worker
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,24 +20,30 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import job_handlers  # noqa: F401 - registers every job kind, as the worker does
+from app.auth import passwords
 from app.config import Settings, get_settings
+from app.contamination import service as contamination
 from app.db import make_engine
 from app.jobs import dispatch
 from app.jobs.runner import run_job
 from app.main import create_app
 from app.migrate import upgrade
-from app.models import Project, ProjectMember, Role, User
+from app.models import Project, Role, User
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
-from app.users import service as users
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-PASSWORD = "correct horse battery staple"
+from tests.factories import CHEAP_HASHER, RecordingDispatcher, make_user, memo_encoder
 
 
 def test_database_url(tmp_dir: Path) -> str:
     return os.environ.get("TRELLIS_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_passwords() -> Iterator[None]:
+    """Every password in the suite is hashed at argon2's lowest cost (see tests/factories.py)."""
+    previous = passwords.set_hasher(CHEAP_HASHER)
+    yield
+    passwords.set_hasher(previous)
 
 
 @pytest.fixture(scope="session")
@@ -82,17 +86,6 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
     finally:
         session.close()
-
-
-@dataclass
-class RecordingDispatcher:
-    sent: list[int] = field(default_factory=list)
-
-    queues: dict[int, str] = field(default_factory=dict)
-
-    def send(self, job_id: int, queue: str = "short") -> None:
-        self.sent.append(job_id)
-        self.queues[job_id] = queue
 
 
 @pytest.fixture
@@ -144,12 +137,6 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
         yield c
 
 
-def make_user(db: Session, email: str, role: Role) -> User:
-    user = users.create_user(db, email=email, password=PASSWORD, role=role)
-    db.commit()
-    return user
-
-
 @pytest.fixture
 def admin(db: Session) -> User:
     return make_user(db, "admin@example.com", Role.admin)
@@ -172,32 +159,9 @@ def project(db: Session, engineer: User) -> Project:
     return p
 
 
-def add_member(db: Session, project: Project, user: User, role: Role) -> None:
-    db.add(ProjectMember(project_id=project.id, user_id=user.id, role=role))
-    db.commit()
-
-
-_CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
-
-
-def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
-    """Log in through the real form; returns the CSRF token for later posts."""
-    page = client.get("/login")
-    token = _CSRF.search(page.text)
-    assert token, "login page carries a CSRF meta tag"
-    response = client.post(
-        "/login",
-        data={"email": email, "password": password, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert response.status_code in (200, 303), response.text
-    home = client.get("/projects")
-    found = _CSRF.search(home.text)
-    assert found, "pages carry the session's CSRF token"
-    return found.group(1)
-
-
-def bearer(client: TestClient, db: Session, user: User) -> dict[str, str]:
-    _, secret = users.create_token(db, user, "tests")
-    db.commit()
-    return {"Authorization": f"Bearer {secret}"}
+@pytest.fixture
+def quick_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real embedding model, memoised for the test session: only the first test that sees a
+    text pays for encoding it. The contamination and diversity tests use it throughout."""
+    memo = memo_encoder(contamination.get_text_encoder)
+    monkeypatch.setattr(contamination, "get_text_encoder", lambda: memo)

@@ -19,7 +19,7 @@ from app.models import Example, ItemStatus, Project, Role, User
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.selections import service
-from tests.conftest import SHARED_DATA, add_member, bearer, make_user
+from tests.factories import SHARED_DATA, add_member, bearer, make_user
 
 
 @pytest.fixture

@@ -8,9 +8,19 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+PRODUCTION_HASHER = PasswordHasher()
+"""argon2-cffi's defaults (RFC 9106 low-memory profile): what every deployment hashes with."""
+_hasher = PRODUCTION_HASHER
 MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "trl_"  # noqa: S105 - a public marker, not a secret
+
+
+def set_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Hash with `hasher` from now on; returns the one it replaces. Tests install a cheap one:
+    a hash carries its own parameters, so verifying works whichever hasher made it."""
+    global _hasher
+    previous, _hasher = _hasher, hasher
+    return previous
 
 
 def hash_password(password: str) -> str:

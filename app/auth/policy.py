@@ -9,39 +9,16 @@ checks the global role and, for project routes, the caller's role in the project
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from app.auth import service as auth_service
-from app.auth.sessions import CSRF_FIELD, CSRF_HEADER
-from app.errors import Forbidden, NotFound, Unauthorized
-from app.models import Project, Role, User
-from app.web.deps import SessionDep
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(slots=True)
-class Access:
-    user: User | None
-    via: str  # "session" | "token" | "anonymous"
-    csrf: str | None = None
-    project: Project | None = None
-    project_role: Role | None = None
-
-    @property
-    def required_user(self) -> User:
-        if self.user is None:
-            raise Unauthorized("login required")
-        return self.user
-
-    @property
-    def required_project(self) -> Project:
-        if self.project is None:
-            raise NotFound("project not found")
-        return self.project
+from app.auth.access import Access
+from app.errors import Forbidden, NotFound
+from app.models import Role
+from app.web.cookies import CSRF_FIELD, CSRF_HEADER
+from app.web.deps import SAFE_METHODS, SessionDep
 
 
 async def _submitted_csrf(request: Request) -> str | None:

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import Request
 from sqlalchemy.orm import Session
 
 from app.auth import repository
+from app.auth.access import Access
 from app.auth.passwords import hash_token
-from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionCodec
+from app.auth.sessions import SessionCodec
 from app.errors import Unauthorized
 from app.models import Project, Role, User
 from app.models.base import utcnow as utcnow_fn
-
-if TYPE_CHECKING:
-    from app.auth.policy import Access
+from app.web.cookies import CSRF_COOKIE, SESSION_COOKIE
 
 
 def authenticate(db: Session, request: Request, *, project_slug: str | None = None) -> Access:
     """Who is calling. With `project_slug` (a project route), a signed-in caller's project and
     role in it come back in `Access` too, read with the user in one query (no project when
     they have no role in it)."""
-    from app.auth.policy import Access
-
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, secret = authorization.partition(" ")

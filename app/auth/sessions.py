@@ -7,11 +7,6 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-SESSION_COOKIE = "trellis_session"
-CSRF_COOKIE = "trellis_csrf"  # signed token for anonymous forms (login), double-submit style
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
-
 
 @dataclass(frozen=True, slots=True)
 class SessionData:

@@ -20,23 +20,40 @@ HumanEval's prompt, or a question with its correct answer, still matches.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from datasketch import MinHashLSH
 
-from app.contamination.align import Alignment, Block, align
+from app.contamination.align import align
 from app.contamination.anchors import AnchorWeights, stems
 from app.contamination.ngrams import ContainmentIndex, containment_of
-from app.contamination.sketch import Grams, MinHasher, Sketch, WordBatch, WordHasher, ngrams
-from app.contamination.text import words
+from app.contamination.records import (
+    MIN_SEGMENT_WORDS,
+    EvalText,
+    Flag,
+    Segment,
+    TrainText,
+    embedding_texts,
+    segments_of,
+)
+from app.contamination.rules import lexical_copy, paraphrase
+from app.embeddings.types import TextEncoder
+from app.text.sketch import (
+    MinHasher,
+    Sketch,
+    WordBatch,
+    WordHasher,
+    jaccard,
+    ngrams,
+    sets_by_record,
+)
+from app.text.words import words
 
 F32 = npt.NDArray[np.float32]
 
@@ -46,100 +63,11 @@ LSH_THRESHOLD = 0.5
 LSH_WEIGHTS = (0.1, 0.9)
 JACCARD_FLAG = 0.5
 CONTAINMENT_CANDIDATE = 0.25
-COVERAGE_FLAG = 0.6
-COVERAGE_FLAG_SHORT = 0.8
-WEIGHTED_FLAG = 0.7
 COSINE_CANDIDATE = 0.5
 COSINE_TOP_K = 3
-MIN_SEGMENT_WORDS = 3
 """Fields shorter than this (answer letters, ids) are not segments of their own."""
 BATCH = 2048
 MIN_ANCHOR_STEMS = 4
-
-
-class TextEncoder(Protocol):
-    model_id: str
-
-    def encode(self, texts: Sequence[str]) -> F32: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EvalText:
-    """One eval item as the detector sees it."""
-
-    set_index: int
-    item_index: int
-    fields: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainText:
-    """One training row: all its text, and the prompt side that paraphrases are looked for in."""
-
-    text: str
-    prompt: str
-
-
-@dataclass(slots=True)
-class Flag:
-    """A training row that holds (a copy, an edit, or a paraphrase of) an eval item."""
-
-    train: int
-    item: int
-    """Index into :attr:`EvalIndex.items`."""
-    method: str
-    jaccard: float | None = None
-    containment: float | None = None
-    cosine: float | None = None
-    segment: int = -1
-    """The lexical segment that matched best (-1: none)."""
-    coverage: float | None = None
-    weighted_coverage: float | None = None
-    anchors: float | None = None
-    gap: float | None = None
-    """Cosine minus the item's highest cosine to another eval item."""
-    margin: float | None = None
-    """Cosine minus the training row's cosine to its next closest eval item."""
-    blocks: tuple[Block, ...] = ()
-    """Matching runs (eval segment words vs training words) for highlighting."""
-
-
-@dataclass(slots=True)
-class _Segment:
-    item: int
-    field: str
-    words: list[str]
-    text: str
-
-
-def content_key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _segments_of(fields: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(name, text) of an item's lexical segments: the whole item and each long-enough field."""
-    texts = [(name, text) for name, text in fields.items() if text.strip()]
-    out: list[tuple[str, str]] = []
-    if len(texts) > 1:
-        out.append(("*", "\n".join(text for _, text in texts)))
-    out.extend((name, text) for name, text in texts)
-    return out
-
-
-def _embedding_texts(fields: Mapping[str, str]) -> list[str]:
-    """Texts embedded for an item: the whole item, each field of a few words, and, when the item
-    looks multiple-choice (a short stem and short options), the stem joined with each option."""
-    texts = [text.strip() for text in fields.values() if text.strip()]
-    if not texts:
-        return []
-    out = ["\n".join(texts)] if len(texts) > 1 else []
-    sized = [(len(text.split()), text) for text in texts]
-    out.extend(text for n, text in sized if n >= MIN_SEGMENT_WORDS)
-    stem_len, stem = max(sized)
-    options = [text for n, text in sized if text is not stem and n >= 1]
-    if 1 < len(options) <= 8 and stem_len <= 80 and all(n <= 40 for n, _ in sized):
-        out.extend(f"{stem}\n{option}" for option in options)
-    return list(dict.fromkeys(out))
 
 
 class EvalIndex:
@@ -158,10 +86,10 @@ class EvalIndex:
         self._hasher = WordHasher()
         self._minhasher = MinHasher(NUM_PERM)
         # Lexical segments.
-        segments: list[_Segment] = []
+        segments: list[Segment] = []
         for i, item in enumerate(self.items):
             seen: set[tuple[str, ...]] = set()
-            for name, text in _segments_of(item.fields):
+            for name, text in segments_of(item.fields):
                 seg_words = words(text)
                 key = tuple(seg_words)
                 if not seg_words or key in seen:
@@ -169,11 +97,11 @@ class EvalIndex:
                 if name != "*" and len(seg_words) < MIN_SEGMENT_WORDS and len(item.fields) > 1:
                     continue
                 seen.add(key)
-                segments.append(_Segment(i, name, seg_words, text))
+                segments.append(Segment(i, name, seg_words, text))
         self.segments = segments
         batch = WordBatch.from_words(self._hasher, [s.words for s in segments])
         shingles = ngrams(batch, SHINGLE, short_whole=True)
-        self._shingle_sets = _sets_by_record(shingles, len(segments))
+        self._shingle_sets = sets_by_record(shingles, len(segments))
         self._signatures = self._minhasher.signatures(shingles, len(segments))
         self._lsh_storage = lsh_storage
         self.lsh = self._open_lsh()
@@ -189,7 +117,7 @@ class EvalIndex:
         emb_texts: list[str] = []
         emb_items: list[int] = []
         for i, item in enumerate(self.items):
-            for text in _embedding_texts(item.fields):
+            for text in embedding_texts(item.fields):
                 emb_texts.append(text)
                 emb_items.append(i)
                 self._anchor_docs.append(stems(words(text)))
@@ -300,7 +228,7 @@ class EvalIndex:
         with self._lock:  # the word-hash cache is not thread-safe
             batch = WordBatch.from_words(self._hasher, train_words)
         shingles = ngrams(batch, SHINGLE, short_whole=True)
-        shingle_sets = _sets_by_record(shingles, len(train))
+        shingle_sets = sets_by_record(shingles, len(train))
         signatures = self._minhasher.signatures(shingles, len(train))
         found: dict[tuple[int, int], Flag] = {}
 
@@ -422,7 +350,7 @@ class EvalIndex:
         segs = [s for s, seg in enumerate(self.segments) if seg.item == item]
         if flag.jaccard is None and train_shingles:
             flag.jaccard = max(
-                (_jaccard(train_shingles, self._shingle_sets[s]) for s in segs), default=0.0
+                (jaccard(train_shingles, self._shingle_sets[s]) for s in segs), default=0.0
             )
         if flag.containment is None:
             flag.containment = max(
@@ -440,71 +368,3 @@ class EvalIndex:
             flag.coverage = alignment.coverage
             flag.weighted_coverage = alignment.weighted
             flag.blocks = alignment.blocks
-
-
-def lexical_copy(alignment: Alignment, eval_len: int) -> bool:
-    """Whether an in-order word alignment shows the eval text copied, possibly edited: most of
-    its words (most of its *rare* words too) in runs, at least six words in all, and nearly all
-    of a short text."""
-    matched = sum(b.size for b in alignment.blocks)
-    need = COVERAGE_FLAG_SHORT if eval_len < 12 else COVERAGE_FLAG
-    return alignment.coverage >= need and alignment.weighted >= WEIGHTED_FLAG and matched >= 6
-
-
-PARAPHRASE_RULES = (
-    # (cosine, gap to the item's nearest eval neighbour, anchor overlap, margin over next item)
-    (0.75, 0.0, 0.1, 0.0),  # close, and closer than the set's own items are to each other
-    (0.5, 0.15, 0.3, 0.1),  # moderately close but far above the neighbourhood, with anchors
-    (0.85, 0.15, 0.0, 0.15),  # very close and unambiguous even without shared words
-)
-"""Tuned on benchmarks/contamination_data.py (seed 0), checked on seed 1; see the README."""
-
-
-def paraphrase(cosine: float, anchors: float, gap: float, margin: float) -> bool:
-    """Whether an embedding match is a paraphrase rather than an honest row on the same topic.
-
-    ``gap`` is how much closer the row is to the item than the item's nearest *other* eval item
-    is: in a set of look-alike items (HumanEval's docstrings, GSM8K's word problems) being
-    similar is the norm, so only a row that is closer than the set's own neighbours counts.
-    ``margin`` is how much closer it is to this item than to the next one; ``anchors`` is the
-    share of the item's rare content words it keeps.
-    """
-    return any(
-        cosine >= c and gap >= g and anchors >= a and margin >= m for c, g, a, m in PARAPHRASE_RULES
-    )
-
-
-def _jaccard(a: set[int], b: set[int]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
-
-
-def _sets_by_record(grams: Grams, n_records: int) -> list[set[int]]:
-    out: list[set[int]] = [set() for _ in range(n_records)]
-    if not len(grams.hashes):
-        return out
-    ids, first = np.unique(grams.records, return_index=True)
-    bounds = np.append(first, len(grams.hashes)).tolist()
-    values = grams.hashes.tolist()
-    for k, rec in enumerate(ids.tolist()):
-        out[rec] = set(values[bounds[k] : bounds[k + 1]])
-    return out
-
-
-@dataclass(slots=True)
-class EmbeddingMemo:
-    """An in-memory embedding cache keyed by content hash (the database one has the same face)."""
-
-    encoder: TextEncoder
-    vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
-
-    def __call__(self, texts: Sequence[str]) -> F32:
-        keys = [content_key(t) for t in texts]
-        missing = [i for i, k in enumerate(keys) if k not in self.vectors]
-        if missing:
-            fresh = self.encoder.encode([texts[i] for i in missing])
-            for i, vector in zip(missing, fresh, strict=True):
-                self.vectors[keys[i]] = vector
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self.vectors[k] for k in keys]).astype(np.float32, copy=False)

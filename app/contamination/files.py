@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from app.contamination.detector import EvalIndex, EvalText, Flag, TextEncoder, TrainText
-from app.contamination.itemtext import message_text, prompt_text
+from app.contamination.detector import EvalIndex
+from app.contamination.records import EvalText, Flag, TrainText
+from app.embeddings.types import TextEncoder
 from app.evalsets.reader import EvalRecord, read_eval_file
-from app.formats.pipeline import ParsedRow, parse_file
-from app.formats.readers import open_records
 from app.formats.records import ExampleRecord
-from app.formats.source_base import FileFormatError
+from app.formats.training_files import CheckInputError, parsed_rows
 
-
-class CheckInputError(ValueError):
-    """An input file cannot be used; the message names the file, row and field."""
+# CheckInputError stays importable here for the CLI.
+__all__ = ["CheckInputError", "TrainRows", "check_files", "read_train"]
+from app.text.itemtext import message_text, prompt_text
 
 
 @dataclass(slots=True)
@@ -35,33 +34,6 @@ class TrainRows:
     indices: list[int]
     """``texts[k]`` is record ``indices[k]`` of the file."""
     skipped: list[str]
-
-
-def parsed_rows(
-    path: Path, skipped: list[str], *, skip_bad_rows: bool = False
-) -> Iterator[tuple[int, ParsedRow]]:
-    """(record index, parsed row) of every readable record of a training file.
-
-    A bad row raises :class:`CheckInputError` naming file, line and field, unless
-    ``skip_bad_rows``: then its description goes to ``skipped`` and the index still counts it.
-    """
-    try:
-        with open_records(path) as source:
-            for index, parsed in enumerate(parse_file(source)):
-                if parsed.record is not None:
-                    yield index, parsed
-                    continue
-                err = parsed.error
-                where = (
-                    f"{path}: {err.unit} {err.number}: field {err.field}: {err.message}"
-                    if err
-                    else f"{path}: record {index}"
-                )
-                if not skip_bad_rows:
-                    raise CheckInputError(f"{where} (use --skip-bad-rows to check the rest)")
-                skipped.append(where)
-    except FileFormatError as exc:
-        raise CheckInputError(str(exc)) from None
 
 
 def read_train(path: Path, *, skip_bad_rows: bool = False) -> TrainRows:

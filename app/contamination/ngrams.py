@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from app.contamination.sketch import WordBatch, ngrams
+from app.text.sketch import WordBatch, ngrams
 
 MIN_WORDS = 6
 """Eval texts shorter than this are too generic for containment (MinHash covers exact copies)."""

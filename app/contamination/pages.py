@@ -10,10 +10,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectManage, ProjectRead, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
+from app.contamination import flags as flag_service
+from app.contamination import overview as overviews
 from app.contamination import service
 from app.contamination.highlight import highlight
-from app.contamination.router import (
+from app.contamination.names import METHODS
+from app.contamination.presenters import (
     flag_detail,
     get_run,
     run_failure,
@@ -52,8 +56,8 @@ def _flag_filter(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
     if status not in STATUSES:
         raise Invalid(f"status: use one of {', '.join(STATUSES)}")
     method = kept.get("method")
-    if method is not None and method not in service.METHODS:
-        raise Invalid(f"method: use one of {', '.join(service.METHODS)}")
+    if method is not None and method not in METHODS:
+        raise Invalid(f"method: use one of {', '.join(METHODS)}")
     sort = kept.get("sort", "score")
     if sort not in SORTS:
         raise Invalid(f"sort: use one of {', '.join(SORTS)}")
@@ -68,7 +72,7 @@ def _flag_filter(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _eval_items(db: Session, flags: list[ContaminationFlag]) -> dict[int, EvalItem]:
-    found = (service.eval_item(db, f) for f in flags)
+    found = (flag_service.eval_item(db, f) for f in flags)
     return {item.id: item for item in found if item is not None}
 
 
@@ -103,10 +107,10 @@ def _overview_page(
     status_code: int = 200,
 ) -> Response:
     project = access.required_project
-    view = service.overview(db, project)
+    view = overviews.overview(db, project)
     args, kept = _flag_filter(request)
     limit = settings_of(request).page_size
-    flags, total = service.list_flags(db, project, limit=limit, **args)
+    flags, total = overviews.list_flags(db, project, limit=limit, **args)
     offset = args["offset"]
     sets: dict[int, EvalSet] = {s.eval_set.id: s.eval_set for s in view.sets}
     running = view.running
@@ -127,7 +131,7 @@ def _overview_page(
         ),
         "sorts": SORTS,
         "statuses": STATUSES,
-        "methods": service.METHODS,
+        "methods": METHODS,
         "base": _base(project.slug),
         "can_manage": _role_at_least(access, Role.engineer),
         "form": form or {"eval_set_ids": list(sets), "full": False},
@@ -238,7 +242,7 @@ def _detail_page(
 def flag_page(
     request: Request, slug: str, flag_id: int, db: SessionDep, access: ProjectRead
 ) -> Response:
-    flag = service.get_flag(db, access.required_project, flag_id)
+    flag = flag_service.get_flag(db, access.required_project, flag_id)
     return _detail_page(request, db, access, flag)
 
 
@@ -252,7 +256,7 @@ def dismiss_flag(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     project = access.required_project
-    flag = service.get_flag(db, project, flag_id)
+    flag = flag_service.get_flag(db, project, flag_id)
     form = {"reason": reason}
     error = None
     if not reason.strip():
@@ -263,7 +267,7 @@ def dismiss_flag(
         return _detail_page(
             request, db, access, flag, form=form, errors={"reason": error}, status_code=422
         )
-    service.dismiss(db, project, flag_id, access.required_user, reason)
+    flag_service.dismiss(db, project, flag_id, access.required_user, reason)
     return redirect_after_post(request, f"{_base(slug)}/flags/{flag_id}")
 
 
@@ -276,5 +280,5 @@ def drop_item(
     access: ProjectReview,
     reason: Annotated[str, Form(max_length=REASON_MAX)] = "",
 ) -> Response:
-    service.drop_item(db, access.required_project, flag_id, access.required_user, reason)
+    flag_service.drop_item(db, access.required_project, flag_id, access.required_user, reason)
     return redirect_after_post(request, f"{_base(slug)}/flags/{flag_id}")

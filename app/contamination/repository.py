@@ -7,14 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.items.kinds import model_for
 from app.models import (
     ContaminationChecked,
     ContaminationFlag,
     ContaminationRun,
-    EmbeddingCache,
     EvalIndexBlob,
     EvalItem,
     EvalSet,
@@ -23,13 +22,7 @@ from app.models import (
     ItemKind,
     PreferencePair,
 )
-from app.models.base import utcnow
-
-Model = type[Example] | type[PreferencePair]
-
-
-def model_of(kind: ItemKind) -> Model:
-    return Example if kind is ItemKind.example else PreferencePair
+from app.models.base import dialect_insert, utcnow
 
 
 def _fk(kind: ItemKind) -> Any:
@@ -42,13 +35,6 @@ def _fk(kind: ItemKind) -> Any:
 
 def _flag_fk(kind: ItemKind) -> Any:
     return ContaminationFlag.example_id if kind is ItemKind.example else ContaminationFlag.pair_id
-
-
-def _insert(db: Session, table: Any) -> Any:
-    """An INSERT that knows ON CONFLICT on both backends."""
-    if db.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 # -- eval sets -------------------------------------------------------------------------------
@@ -96,32 +82,6 @@ def save_index_blob(
     db.flush()
 
 
-# -- embeddings cache --------------------------------------------------------------------------
-
-
-def cached_embeddings(db: Session, model_id: str, hashes: Sequence[str]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    unique = list(dict.fromkeys(hashes))
-    for start in range(0, len(unique), 1000):
-        part = unique[start : start + 1000]
-        rows = db.execute(
-            select(EmbeddingCache.content_hash, EmbeddingCache.vector).where(
-                EmbeddingCache.model_id == model_id, EmbeddingCache.content_hash.in_(part)
-            )
-        )
-        found.update({h: bytes(v) for h, v in rows})
-    return found
-
-
-def store_embeddings(db: Session, model_id: str, vectors: dict[str, bytes]) -> None:
-    if not vectors:
-        return
-    rows = [{"model_id": model_id, "content_hash": h, "vector": v} for h, v in vectors.items()]
-    stmt = _insert(db, EmbeddingCache).on_conflict_do_nothing()
-    for start in range(0, len(rows), 1000):
-        db.execute(stmt, rows[start : start + 1000])
-
-
 # -- what needs checking -----------------------------------------------------------------------
 
 
@@ -129,7 +89,7 @@ def pending_ids(
     db: Session, project_id: int, kind: ItemKind, eval_set_id: int, *, full: bool
 ) -> set[int]:
     """Items never checked against the set at their current content (all items when full)."""
-    model = model_of(kind)
+    model = model_for(kind)
     query = select(model.id).where(model.project_id == project_id)
     if not full:
         fk = _fk(kind)
@@ -146,7 +106,7 @@ def pending_ids(
 
 
 def load_items(db: Session, kind: ItemKind, ids: Sequence[int]) -> list[Any]:
-    model = model_of(kind)
+    model = model_for(kind)
     if kind is ItemKind.example:
         columns: tuple[Any, ...] = (Example.id, Example.content_hash, Example.messages)
     else:
@@ -168,7 +128,7 @@ def mark_checked(
             for i, h in items]  # fmt: skip
     if not rows:
         return
-    stmt = _insert(db, ContaminationChecked)
+    stmt = dialect_insert(db, ContaminationChecked)
     stmt = stmt.on_conflict_do_update(
         index_elements=["eval_set_id", key],
         set_={"content_hash": stmt.excluded.content_hash, "checked_at": stmt.excluded.checked_at},
@@ -217,7 +177,7 @@ def replace_open_flags(
     fresh = [f for f in flags
              if (f[key], f["eval_item_id"], f["item_content_hash"]) not in settled]  # fmt: skip
     if fresh:
-        db.execute(_insert(db, ContaminationFlag), fresh)
+        db.execute(dialect_insert(db, ContaminationFlag), fresh)
     return len(fresh)
 
 
@@ -287,7 +247,7 @@ def flag_counts(db: Session, project_id: int) -> list[tuple[int, str, FlagStatus
 
 def checked_count(db: Session, eval_set_id: int, kind: ItemKind) -> int:
     """Items whose current content was checked against the set."""
-    model = model_of(kind)
+    model = model_for(kind)
     fk = _fk(kind)
     return int(
         db.scalar(
@@ -304,7 +264,7 @@ def checked_count(db: Session, eval_set_id: int, kind: ItemKind) -> int:
 
 
 def item_count(db: Session, project_id: int, kind: ItemKind) -> int:
-    model = model_of(kind)
+    model = model_for(kind)
     return int(db.scalar(select(func.count()).where(model.project_id == project_id)) or 0)
 
 

@@ -1,19 +1,17 @@
 """Contamination API: start a check, follow it, read the overview and the flags, resolve flags.
-
-The helpers below (`get_run`, `run_failure`, `flag_detail`) are shared with the pages, which
-render the same detail the API returns.
-"""
+What it returns is built in `app.contamination.presenters`, shared with the pages."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
 from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
+from app.contamination import flags as flag_service
+from app.contamination import overview as overviews
 from app.contamination import service
-from app.contamination.highlight import merged_spans
+from app.contamination.presenters import flag_detail, get_run, run_failure, status_of
 from app.contamination.schemas import (
     DismissIn,
     DropIn,
@@ -27,53 +25,9 @@ from app.contamination.schemas import (
     RunOut,
     StatusFilter,
 )
-from app.models import (
-    ContaminationFlag,
-    ContaminationRun,
-    FlagStatus,
-    Project,
-    User,
-)
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects/{slug}/contamination", tags=["contamination"])
-
-
-# -- shared with the pages ---------------------------------------------------------------------
-
-
-get_run = service.get_run
-training_item = service.training_item
-training_text = service.training_text
-
-
-def run_failure(db: Session, run: ContaminationRun, user: User) -> str | None:
-    return service.run_failure(db, run)
-
-
-def flag_detail(db: Session, project: Project, flag: ContaminationFlag) -> FlagDetail:
-    item = training_item(db, project, flag)
-    text = training_text(item)
-    changed = item.content_hash != flag.item_content_hash
-    spans = flag.spans or {}
-    train_spans = merged_spans(spans.get("train", []), len(text))
-    eval_segment = str(spans.get("eval_text") or "")
-    # The flag's eval item is in the same project's set (cascade-deleted with it).
-    eval_item = service.eval_item(db, flag)
-    return FlagDetail(
-        **FlagOut.model_validate(flag).model_dump(),
-        train_text=text,
-        train_changed=changed,
-        train_spans=[] if changed else [list(s) for s in train_spans],
-        eval_text=eval_item.text if eval_item is not None else eval_segment,
-        eval_segment=eval_segment,
-        eval_spans=[list(s) for s in merged_spans(spans.get("eval", []), len(eval_segment))],
-        eval_position=eval_item.position if eval_item is not None else None,
-    )
-
-
-def status_of(value: str) -> FlagStatus | None:
-    return None if value == "all" else FlagStatus(value)
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -98,7 +52,7 @@ def get_run_progress(slug: str, run_id: int, db: SessionDep, access: ProjectRead
 
 @router.get("/overview")
 def get_overview(slug: str, db: SessionDep, access: ProjectRead) -> OverviewOut:
-    return OverviewOut.of(service.overview(db, access.required_project))
+    return OverviewOut.of(overviews.overview(db, access.required_project))
 
 
 @router.get("/flags")
@@ -113,7 +67,7 @@ def list_flags(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> FlagPage:
-    flags, total = service.list_flags(
+    flags, total = overviews.list_flags(
         db, access.required_project, status=status_of(status), method=method,
         eval_set_id=eval_set_id, sort=sort, limit=limit, offset=offset,
     )  # fmt: skip
@@ -126,7 +80,7 @@ def list_flags(
 def get_flag(slug: str, flag_id: int, db: SessionDep, access: ProjectRead) -> FlagDetail:
     """A flag with the training text, the eval text and the matching spans."""
     project = access.required_project
-    return flag_detail(db, project, service.get_flag(db, project, flag_id))
+    return flag_detail(db, project, flag_service.get_flag(db, project, flag_id))
 
 
 @router.post("/flags/{flag_id}/dismiss")
@@ -134,7 +88,9 @@ def dismiss_flag(
     slug: str, flag_id: int, data: DismissIn, db: SessionDep, access: ProjectReview
 ) -> FlagOut:
     """A false alarm: the flag is kept as dismissed with your reason (required)."""
-    flag = service.dismiss(db, access.required_project, flag_id, access.required_user, data.reason)
+    flag = flag_service.dismiss(
+        db, access.required_project, flag_id, access.required_user, data.reason
+    )
     return FlagOut.model_validate(flag)
 
 
@@ -143,7 +99,7 @@ def drop_flagged_item(
     slug: str, flag_id: int, db: SessionDep, access: ProjectReview, data: DropIn | None = None
 ) -> FlagOut:
     """Reject the training item that holds the eval item; the flag becomes dropped."""
-    flag = service.drop_item(
+    flag = flag_service.drop_item(
         db, access.required_project, flag_id, access.required_user, data.reason if data else ""
     )
     return FlagOut.model_validate(flag)

@@ -5,7 +5,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.contamination.service import Overview
+from app.contamination.overview import Overview
 from app.models import ContaminationRun, FlagStatus, ItemKind
 
 Method = Literal["minhash", "containment", "embedding"]

@@ -14,28 +14,22 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from app.items.kinds import model_for
 from app.models import (
-    Example,
     ItemKind,
     ItemStatus,
     Label,
     LabelState,
     Preference,
-    PreferencePair,
     User,
 )
 
-Item = type[Example] | type[PreferencePair]
 # Labels that count as an annotator's judgement: submitted, and submitted then sent back.
 JUDGED = (LabelState.submitted, LabelState.returned)
 
 
-def model_of(kind: ItemKind) -> Item:
-    return Example if kind is ItemKind.example else PreferencePair
-
-
 def status_counts(db: Session, project_id: int, kind: ItemKind) -> dict[str, int]:
-    model = model_of(kind)
+    model = model_for(kind)
     rows = db.execute(
         select(model.status, func.count())
         .where(model.project_id == project_id)
@@ -45,7 +39,7 @@ def status_counts(db: Session, project_id: int, kind: ItemKind) -> dict[str, int
 
 
 def source_counts(db: Session, project_id: int, kind: ItemKind) -> dict[str, int]:
-    model = model_of(kind)
+    model = model_for(kind)
     rows = db.execute(
         select(model.source, func.count())
         .where(model.project_id == project_id)
@@ -56,7 +50,7 @@ def source_counts(db: Session, project_id: int, kind: ItemKind) -> dict[str, int
 
 def item_rating_counts(db: Session, project_id: int, kind: ItemKind) -> dict[int, int]:
     """The ratings stored on the items (the median of their labels, or imported)."""
-    model = model_of(kind)
+    model = model_for(kind)
     rows = db.execute(
         select(model.rating, func.count())
         .where(model.project_id == project_id, model.rating.is_not(None))
@@ -174,7 +168,7 @@ def statuses(
 ) -> dict[int, ItemStatus]:
     if not item_ids:
         return {}
-    model = model_of(kind)
+    model = model_for(kind)
     rows = db.execute(
         select(model.id, model.status).where(
             model.project_id == project_id, model.id.in_(list(item_ids))

@@ -23,12 +23,12 @@ from typing import Any
 
 import orjson
 
-from app.contamination.detector import TextEncoder
-from app.contamination.files import CheckInputError, parsed_rows
-from app.contamination.itemtext import message_text
 from app.diversity.scores import Config, compare, dataset_metrics, item_scores, score
 from app.diversity.subset import TAU, quality_order
+from app.embeddings.types import TextEncoder
 from app.formats.records import ExampleRecord
+from app.formats.training_files import CheckInputError, parsed_rows
+from app.text.itemtext import message_text
 
 __all__ = ["CheckInputError", "TrainItems", "check_diversity", "read_items"]
 

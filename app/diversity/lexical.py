@@ -1,6 +1,6 @@
 """Exact and near-verbatim duplicates: normalised-word keys and MinHash LSH on word shingles.
 
-Texts are compared as their normalised words (:func:`app.contamination.text.words`: case,
+Texts are compared as their normalised words (:func:`app.text.words.words`: case,
 punctuation and spacing ignored).  *Exact* duplicates share the whole word sequence.  *Lexical*
 near-duplicates have word 3-shingle sets with Jaccard >= 0.8: candidates come from MinHash LSH
 (128 permutations, 25 bands of 5 rows; a pair at J = 0.8 shares a band with probability
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from app.contamination.sketch import MinHasher, WordBatch, WordHasher, mix64, ngrams
-from app.contamination.text import words
 from app.diversity.neighbours import Pairs
+from app.text.sketch import MinHasher, WordBatch, WordHasher, mix64, ngrams, sets_by_record
+from app.text.words import words
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -133,15 +133,7 @@ def shingle_sets(hasher: WordHasher, texts: Sequence[str]) -> list[set[int]]:
     """Each text's set of word 3-shingle hashes (a short text: one hash of all its words)."""
     batch = WordBatch.from_words(hasher, [words(t) for t in texts])
     grams = ngrams(batch, SHINGLE, short_whole=True)
-    out: list[set[int]] = [set() for _ in texts]
-    if not len(grams.hashes):
-        return out
-    ids, first = np.unique(grams.records, return_index=True)
-    bounds = np.append(first, len(grams.hashes)).tolist()
-    values = grams.hashes.tolist()
-    for k, rec in enumerate(ids.tolist()):
-        out[rec] = set(values[bounds[k] : bounds[k + 1]])
-    return out
+    return sets_by_record(grams, len(texts))
 
 
 def _key_of(ws: Sequence[str]) -> int:

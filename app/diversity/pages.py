@@ -11,9 +11,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectManage, ProjectRead, ProjectReview
-from app.diversity import service, views
-from app.diversity.router import scored_run
+from app.auth.access import Access
+from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
+from app.diversity import actions, service
+from app.diversity import read_repository as reads
 from app.diversity.schemas import RunCreate, SubsetCreate
 from app.diversity.subset import TAU
 from app.errors import AppError, Conflict, Invalid, NotFound
@@ -131,12 +132,12 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     project = access.required_project
-    scored = views.scored_run(db, project)
-    current = views.current_run(db, project)
+    scored = reads.scored_run(db, project)
+    current = reads.current_run(db, project)
     latest = service.latest(db, project)
     offset = _int_param(request, "groups") or 0
     groups, total_groups = (
-        views.duplicate_groups(db, scored, limit=GROUPS_PER_PAGE, offset=offset)
+        reads.duplicate_groups(db, scored, limit=GROUPS_PER_PAGE, offset=offset)
         if scored
         else ([], 0)
     )
@@ -149,12 +150,12 @@ def _page(
         "cards": metric_cards(scored) if scored else [],
         "has_changes": bool(scored and (scored.metrics or {}).get("changes")),
         "last_failed": latest if latest is not None and latest.failed else None,
-        "clusters": views.clusters(db, scored) if scored else [],
+        "clusters": reads.clusters(db, scored) if scored else [],
         "groups": groups,
         "total_groups": total_groups,
         "groups_offset": offset,
         "groups_per_page": GROUPS_PER_PAGE,
-        "item_path": views.item_path,
+        "item_path": reads.item_path,
         "can_manage": _role_at_least(access, Role.engineer),
         "can_review": _role_at_least(access, Role.reviewer),
         "run_form": run_form or {"tau": tau},
@@ -230,8 +231,8 @@ def discard_duplicates(
         chosen = int(group) if group.strip() else None
     except ValueError:
         raise Invalid("group: a group number, or nothing for every group") from None
-    run = scored_run(db, project)
-    rejected = service.discard_duplicates(db, project, access.required_user, run, chosen)
+    run = actions.scored_run(db, project)
+    rejected = actions.discard_duplicates(db, project, access.required_user, run, chosen)
     return redirect_after_post(request, f"{_base(slug)}?discarded={rejected}#duplicates")
 
 
@@ -253,8 +254,8 @@ def save_subset(
     selection = None
     if data is not None:
         try:
-            selection = service.save_subset(
-                db, project, access.required_user, scored_run(db, project), name=data.name,
+            selection = actions.save_subset(
+                db, project, access.required_user, actions.scored_run(db, project), name=data.name,
                 tau=data.tau, target=data.target, then_by=data.then_by,
             )  # fmt: skip
         except Conflict as exc:

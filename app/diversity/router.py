@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.orm import Session
 
 from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
-from app.diversity import service, tagging, views
+from app.diversity import actions, service, tagging
+from app.diversity import read_repository as reads
 from app.diversity.schemas import (
     ClusterOut,
     ClustersOut,
@@ -29,20 +29,10 @@ from app.diversity.schemas import (
     TagIn,
     TagOut,
 )
-from app.errors import NotFound
-from app.models import DiversityRun, Project
 from app.selections.schemas import SelectionOut
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects/{slug}/diversity", tags=["diversity"])
-
-
-def scored_run(db: Session, project: Project) -> DiversityRun:
-    """The run the map and the actions use; NotFound before any run has finished."""
-    run = views.scored_run(db, project)
-    if run is None:
-        raise NotFound(f"project '{project.slug}' has no finished diversity run yet; start one")
-    return run
 
 
 @router.post("/runs", status_code=202)
@@ -61,14 +51,14 @@ def get_run(slug: str, run_id: int, db: SessionDep, access: ProjectRead) -> RunO
 @router.get("/latest")
 def latest(slug: str, db: SessionDep, access: ProjectRead) -> RunOut:
     """The latest run with scores: its metrics and how they moved since the run before."""
-    return RunOut.of(scored_run(db, access.required_project))
+    return RunOut.of(actions.scored_run(db, access.required_project))
 
 
 @router.get("/points", response_model=PointsOut)
 def points(slug: str, db: SessionDep, access: ProjectRead) -> Response:
     """The 2D map: one point per item with its cluster, status, source and a short preview."""
-    run = scored_run(db, access.required_project)
-    found = views.points(db, run)
+    run = actions.scored_run(db, access.required_project)
+    found = reads.points(db, run)
     body = PointsOut.model_construct(
         run_id=run.id, count=len(found), points=[Point.model_construct(**p) for p in found]
     )
@@ -78,8 +68,8 @@ def points(slug: str, db: SessionDep, access: ProjectRead) -> Response:
 
 @router.get("/clusters")
 def clusters(slug: str, db: SessionDep, access: ProjectRead) -> ClustersOut:
-    run = scored_run(db, access.required_project)
-    return ClustersOut(run_id=run.id, clusters=[ClusterOut.of(c) for c in views.clusters(db, run)])
+    run = actions.scored_run(db, access.required_project)
+    return ClustersOut(run_id=run.id, clusters=[ClusterOut.of(c) for c in reads.clusters(db, run)])
 
 
 @router.get("/duplicates")
@@ -91,8 +81,8 @@ def duplicates(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DuplicatesOut:
     """Near-duplicate groups with their members, by group id."""
-    run = scored_run(db, access.required_project)
-    groups, total = views.duplicate_groups(db, run, limit=limit, offset=offset)
+    run = actions.scored_run(db, access.required_project)
+    groups, total = reads.duplicate_groups(db, run, limit=limit, offset=offset)
     return DuplicatesOut(
         run_id=run.id, total=total, limit=limit, offset=offset,
         groups=[DuplicateGroupOut.of(g) for g in groups],
@@ -106,9 +96,9 @@ def discard_duplicates(
     """Keep one item per near-duplicate group (the highest rated, then the first) and reject
     the others, each with a revision; one group, or every group when `group` is left out."""
     project = access.required_project
-    run = scored_run(db, project)
+    run = actions.scored_run(db, project)
     group = data.group if data else None
-    rejected = service.discard_duplicates(db, project, access.required_user, run, group)
+    rejected = actions.discard_duplicates(db, project, access.required_user, run, group)
     return DiscardOut(run_id=run.id, rejected=rejected)
 
 
@@ -118,8 +108,8 @@ def save_subset(
 ) -> SelectionOut:
     """A DEITA-style diverse subset saved as a selection (export it with `selection_id`)."""
     project = access.required_project
-    selection = service.save_subset(
-        db, project, access.required_user, scored_run(db, project), name=data.name,
+    selection = actions.save_subset(
+        db, project, access.required_user, actions.scored_run(db, project), name=data.name,
         tau=data.tau, target=data.target, then_by=data.then_by,
     )  # fmt: skip
     return SelectionOut.model_validate(selection)

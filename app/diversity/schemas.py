@@ -5,9 +5,9 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field
 
+from app.diversity.read_repository import ClusterView, GroupView, ItemBrief
 from app.diversity.subset import TAU
 from app.diversity.tagging import MAX_TAG
-from app.diversity.views import ClusterView, GroupView, ItemBrief
 from app.models import DiversityRun, ItemKind, ItemStatus
 from app.selections.service import MAX_NAME
 

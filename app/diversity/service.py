@@ -23,9 +23,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.contamination.detector import TextEncoder
-from app.contamination.itemtext import message_text
-from app.contamination.service import DbEmbeddings
 from app.diversity import repository
 from app.diversity.scores import (
     Config,
@@ -36,21 +33,20 @@ from app.diversity.scores import (
     rescore_one,
     score,
 )
-from app.diversity.subset import TAU, quality_order
+from app.diversity.subset import TAU
+from app.embeddings.cache import DbEmbeddings
+from app.embeddings.types import TextEncoder
 from app.errors import Invalid, NotFound
+from app.items.events import on_content_changed
 from app.jobs import service as jobs
 from app.models import (
     DiversityRun,
-    DiversityScore,
     ItemKind,
-    ItemStatus,
     Project,
-    Revision,
-    Selection,
     User,
 )
-from app.models.base import utcnow
-from app.selections import service as selections
+from app.models.base import in_project, utcnow
+from app.text.itemtext import message_text
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +153,7 @@ def embed_chunk(
 def record_chunk(db: Session, chunk: EmbeddedChunk) -> dict[str, Any]:
     """Store a chunk's new embeddings; the chunk that completes the phase queues scoring."""
     repository.lock_run(db, chunk.run_id)
-    from app.contamination import repository as cache
+    from app.embeddings import repository as cache
 
     cache.store_embeddings(db, chunk.model_id, chunk.new_embeddings)
     last = repository.advance(db, chunk.run_id, chunk.count)
@@ -237,8 +233,8 @@ def _run(db: Session, run_id: int) -> DiversityRun:
 
 
 def get_run(db: Session, project: Project, run_id: int) -> DiversityRun:
-    run = repository.get_run(db, run_id)
-    if run is None or run.project_id != project.id:
+    run = in_project(db, DiversityRun, project.id, run_id)
+    if run is None:
         raise NotFound(f"diversity run {run_id} not found")
     return run
 
@@ -264,6 +260,7 @@ def run_failure(db: Session, run: DiversityRun) -> str | None:
 # -- edits -------------------------------------------------------------------------------------
 
 
+@on_content_changed
 def rescore_after_edit(
     db: Session, project: Project, user: User, kind: ItemKind, item_id: int
 ) -> None:
@@ -305,97 +302,3 @@ def rescore_item(
     run.metrics = metrics
     _save_state(run.id, state)
     return {"run_id": run.id, "rescored": len(changed)}
-
-
-# -- acting on the scores ----------------------------------------------------------------------
-
-
-def scores_of(db: Session, run: DiversityRun) -> list[DiversityScore]:
-    return repository.scores(db, run.id)
-
-
-def save_subset(
-    db: Session,
-    project: Project,
-    user: User,
-    run: DiversityRun,
-    *,
-    name: str,
-    tau: float = TAU,
-    target: int | None = None,
-    then_by: str = "novelty",
-) -> Selection:
-    """DEITA-style subset saved as a selection: items ordered by rating, then ``then_by``
-    (novelty, or length in words), kept when no kept item is closer than ``tau``."""
-    if then_by not in QUALITY_SCORES:
-        raise Invalid(f"field then_by: one of {', '.join(QUALITY_SCORES)}")
-    lowest = float(run.params.get("tau", TAU))
-    if not lowest <= tau <= 1.0:
-        raise Invalid(
-            f"field tau: between {lowest} and 1 for this run (it collected the pairs above "
-            f"{lowest}; start a run with a lower tau to go lower)"
-        )
-    if target is not None and target < 1:
-        raise Invalid("field target: a positive number of items")
-    state = load_state(run)
-    rows = repository.scores(db, run.id)
-    ratings = _ratings(db, rows)
-    secondary = [float(r.novelty or 0) if then_by == "novelty" else float(r.words) for r in rows]
-    order = quality_order(len(rows), ratings, secondary)
-    kept = state.subset(order, target=target, tau=tau).tolist()
-    examples = [rows[p].example_id for p in kept if rows[p].example_id is not None]
-    pairs = [rows[p].pair_id for p in kept if rows[p].pair_id is not None]
-    return selections.create(
-        db, project, user, name=name, examples=[int(i) for i in examples],
-        pairs=[int(i) for i in pairs], origin="diverse_subset",
-        params={"run_id": run.id, "tau": tau, "target": target, "then_by": then_by,
-                "kept": len(kept), "of": len(rows)},
-        description=f"diverse subset of run {run.id}: tau {tau}, ordered by rating then {then_by}",
-    )  # fmt: skip
-
-
-def _ratings(db: Session, rows: list[DiversityScore]) -> list[float | None]:
-    loaded: dict[tuple[ItemKind, int], float | None] = {}
-    for kind in (ItemKind.example, ItemKind.pair):
-        ids = [r.example_id if kind is ItemKind.example else r.pair_id for r in rows
-               if r.item_kind is kind]  # fmt: skip
-        for row in repository.load_items(db, kind, [i for i in ids if i is not None]):
-            loaded[(kind, row[0])] = None if row[3] is None else float(row[3])
-    return [loaded.get((r.item_kind, int(r.example_id or r.pair_id or 0))) for r in rows]
-
-
-def discard_duplicates(
-    db: Session, project: Project, user: User, run: DiversityRun, group: int | None = None
-) -> int:
-    """Keep one item of a near-duplicate group (the highest rated, then the first) and reject
-    the rest, each with a revision; ``group=None`` does it for every group."""
-    rows = repository.scores(db, run.id)
-    ratings = _ratings(db, rows)
-    groups: dict[int, list[int]] = {}
-    for position, row in enumerate(rows):
-        if row.dup_group is not None and (group is None or row.dup_group == group):
-            groups.setdefault(row.dup_group, []).append(position)
-    if group is not None and group not in groups:
-        raise NotFound(f"duplicate group {group} not found in run {run.id}")
-    rejected = 0
-    for members in groups.values():
-        members.sort(key=lambda p: (-(ratings[p] or 0.0), p))
-        for position in members[1:]:
-            row = rows[position]
-            item_id = int(row.example_id or row.pair_id or 0)
-            changed = repository.set_status(db, row.item_kind, item_id, ItemStatus.rejected,
-                                            user.id)  # fmt: skip
-            if changed is None:
-                continue
-            before, version = changed
-            keeper = rows[members[0]]
-            db.add(Revision(
-                project_id=project.id, item_kind=row.item_kind.value, item_id=item_id,
-                version=version, user_id=user.id, action="discard_duplicate",
-                before={"status": before.value},
-                after={"status": ItemStatus.rejected.value, "kept": {
-                    "kind": keeper.item_kind.value,
-                    "id": int(keeper.example_id or keeper.pair_id or 0)}},
-            ))  # fmt: skip
-            rejected += 1
-    return rejected

@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Invalid
-from app.models import Example, ItemKind, PreferencePair, Project, Revision, User
+from app.items import changes
+from app.models import Example, ItemKind, PreferencePair, Project, User
 from app.models.base import utcnow
 
 MAX_TAG = 100
 _CHUNK = 500
-Item = TypeVar("Item", Example, PreferencePair)
+M = TypeVar("M", Example, PreferencePair)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +72,19 @@ def add_tag(
             changed.append((item, before))
         db.flush()  # bumps each changed item's version (optimistic locking)
         for item, before in changed:
-            db.add(Revision(
-                project_id=project.id, item_kind=kind.value, item_id=item.id,
+            changes.add_revision(
+                db, project_id=project.id, kind=kind, item_id=item.id,
                 version=item.version, user_id=user.id, action="tag",
                 before={"tags": before}, after={"tags": list(item.tags)},
-            ))  # fmt: skip
+            )  # fmt: skip
         tagged += len(changed)
     return Tagged(value, tagged, unchanged)
 
 
-def _load(db: Session, project: Project, model: type[Item], ids: Sequence[int]) -> list[Item]:
+def _load(db: Session, project: Project, model: type[M], ids: Sequence[int]) -> list[M]:
     """The project's items with these ids; Invalid names the ids that are not among them."""
     wanted = sorted(set(ids))
-    out: list[Item] = []
+    out: list[M] = []
     for start in range(0, len(wanted), _CHUNK):
         part = wanted[start : start + _CHUNK]
         out.extend(db.scalars(

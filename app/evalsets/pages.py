@@ -11,7 +11,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectManage, ProjectRead
+from app.auth.access import Access
+from app.auth.policy import ProjectManage, ProjectRead
 from app.errors import Conflict, Invalid, PayloadTooLarge
 from app.evalsets import service
 from app.evalsets.schemas import EvalSetCreate, header_choice, split_fields

@@ -9,11 +9,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectRead, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectRead, ProjectReview
 from app.errors import Conflict, Invalid
-from app.examples import listing, service
-from app.models import Example, Role
-from app.review.history import revision_rows
+from app.examples import service
+from app.items import listing
+from app.items.history import revision_rows
+from app.models import Role
+from app.pairs import service as pairs
 from app.web.deps import SessionDep
 from app.web.pages import (
     VARY_HTMX,
@@ -27,10 +30,6 @@ from app.web.pages import (
 from app.web.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-
-
-def role_at_least(access: Access, role: Role) -> bool:
-    return access.project_role is not None and access.project_role.rank >= role.rank
 
 
 @router.get("/projects/{slug}/examples")
@@ -47,12 +46,6 @@ def examples(request: Request, slug: str, db: SessionDep, access: ProjectRead) -
     return render(request, list_template(request, "examples"), context, headers=VARY_HTMX)
 
 
-def can_make_pair(example: Example) -> bool:
-    """A pair needs a prompt followed by an assistant response to compare against."""
-    roles = [m.get("role") for m in example.messages]
-    return not example.needs_response and "assistant" in roles[1:]
-
-
 def _detail_page(
     request: Request,
     db: Session,
@@ -67,8 +60,8 @@ def _detail_page(
     context = {
         "example": example,
         "revisions": revision_rows(db, service.revisions(db, project, example_id)),
-        "can_review": role_at_least(access, Role.reviewer),
-        "can_make_pair": can_make_pair(example),
+        "can_review": access.has_project_role(Role.reviewer),
+        "can_make_pair": pairs.can_make_pair(example),
         "revert_url": f"/projects/{project.slug}/examples/{example_id}/revert",
         "error": error,
     }

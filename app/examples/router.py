@@ -5,11 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.policy import ProjectAnnotate, ProjectRead, ProjectReview
-from app.examples import listing, service
-from app.examples.schemas import ExampleOut, ExampleUpdate, ListFilter, Page
+from app.examples import service
+from app.examples.schemas import ExampleOut, ExampleUpdate
+from app.items import listing
+from app.items.schemas import ListFilter, Page, RevertIn
 from app.pairs import service as pairs
 from app.pairs.schemas import PairFromExample, PairOut
-from app.review.schemas import RevertIn
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects/{slug}/examples", tags=["examples"])

@@ -1,24 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import ItemStatus, Source
-
-SortKey = Literal["newest", "oldest", "updated"]
-T = TypeVar("T")
-
-
-class ListFilter(BaseModel):
-    status: ItemStatus | None = None
-    source: Source | None = None
-    tag: str | None = Field(default=None, max_length=100)
-    q: str | None = Field(default=None, max_length=500)
-    sort: SortKey = "newest"
-    after: str | None = Field(default=None, max_length=100, description="cursor from next_cursor")
-    limit: int = Field(default=50, ge=1, le=500)
 
 
 class ExampleOut(BaseModel):
@@ -46,10 +33,3 @@ class ExampleUpdate(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5)
     status: ItemStatus | None = None
     split: str | None = Field(default=None, max_length=32)
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int = Field(description="matching items; with a text search, at most 10,001")
-    total_is_lower_bound: bool = Field(default=False, description="true when total was capped")
-    next_cursor: str | None

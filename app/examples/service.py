@@ -7,17 +7,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.contamination import service as contamination
-from app.diversity import service as diversity
-from app.errors import Conflict, Invalid, NotFound
-from app.examples.listing import list_items
-from app.examples.schemas import ExampleUpdate, ListFilter
+from app.errors import Conflict, Invalid
+from app.examples.schemas import ExampleUpdate
 from app.formats import RecordInvalid, example_hash, parse_record
+from app.items import changes, repository
+from app.items.kinds import content_differs, snapshot
+from app.items.listing import list_items
+from app.items.schemas import ListFilter
 from app.models import Example, ItemKind, ItemStatus, Project, Revision, User
-from app.models.base import utcnow
-from app.review import changes as review_changes
 
-TRACKED = ("messages", "tags", "rating", "status", "split")
+KIND = ItemKind.example
 # What a revert restores: the conversation, tags, rating and status (not the export split).
 RESTORED = ("messages", "tags", "rating", "status")
 
@@ -29,20 +28,7 @@ def list_examples(
 
 
 def get(db: Session, project: Project, example_id: int) -> Example:
-    example = db.get(Example, example_id)
-    if example is None or example.project_id != project.id:
-        raise NotFound(f"example {example_id} not found in project '{project.slug}'")
-    return example
-
-
-def snapshot(example: Example) -> dict[str, Any]:
-    return {
-        "messages": example.messages,
-        "tags": example.tags,
-        "rating": example.rating,
-        "status": example.status.value,
-        "split": example.split,
-    }
+    return repository.get_in_project(db, Example, project, example_id)
 
 
 def _set_messages(db: Session, project: Project, example: Example, messages: Any) -> None:
@@ -71,46 +57,26 @@ def update(
     db: Session, project: Project, example_id: int, user: User, data: ExampleUpdate
 ) -> Example:
     example = get(db, project, example_id)
-    if data.version != example.version:
-        raise Conflict(
-            f"example {example_id} changed since you loaded it (you edited version "
-            f"{data.version}, it is now at {example.version})",
-            details={"current": snapshot(example), "current_version": example.version},
-        )
     before = snapshot(example)
-    changes = data.model_dump(exclude_unset=True, exclude={"version"})
-    if "messages" in changes:
-        _set_messages(db, project, example, changes["messages"])
+    changes.check_version(KIND, example, data.version, before)
+    edits = data.model_dump(exclude_unset=True, exclude={"version"})
+    if "messages" in edits:
+        _set_messages(db, project, example, edits["messages"])
     for key in ("tags", "rating", "status", "split"):
-        if key in changes:
-            setattr(example, key, changes[key])
+        if key in edits:
+            setattr(example, key, edits[key])
     after = snapshot(example)
     if after == before:
         return example
-    example.updated_by_id = user.id
-    example.updated_at = utcnow()
-    db.flush()  # bumps `version`, or raises StaleDataError on a concurrent update
-    db.add(
-        Revision(
-            project_id=project.id,
-            item_kind=ItemKind.example.value,
-            item_id=example.id,
-            version=example.version,
-            user_id=user.id,
-            action="edit",
-            before=before,
-            after=after,
-        )
-    )
-    if after["messages"] != before["messages"]:
-        contamination.recheck_after_edit(db, project, user, ItemKind.example, example.id)
-        diversity.rescore_after_edit(db, project, user, ItemKind.example, example.id)
+    changes.record(db, project, user, KIND, example, "edit", before, after)
+    if content_differs(KIND, before, after):
+        changes.content_changed(db, project, user, KIND, example.id)
     return example
 
 
 def revisions(db: Session, project: Project, example_id: int) -> list[Revision]:
     get(db, project, example_id)
-    return review_changes.revisions_of(db, ItemKind.example, example_id)
+    return repository.revisions_of(db, KIND, example_id)
 
 
 def revert(
@@ -125,23 +91,21 @@ def revert(
 ) -> Example:
     """Restore the example as it was right after revision `revision_id` (before it with
     `before=True`); recorded as a new "revert" revision."""
-    kind = ItemKind.example
+    kind = KIND
     example = get(db, project, example_id)
     current = snapshot(example)
-    review_changes.check_version(kind, example, version, current)
-    target = review_changes.revert_target(
-        db, kind, example, revision_id, current, RESTORED, before=before
-    )
+    changes.check_version(kind, example, version, current)
+    target = changes.revert_target(db, kind, example, revision_id, current, RESTORED, before=before)
     if all(target[key] == current[key] for key in RESTORED):
         raise Invalid(f"example {example_id} already is as it was at revision {revision_id}")
     if target["messages"] != current["messages"]:
         _set_messages(db, project, example, target["messages"])
     example.tags = list(target["tags"] or [])
     example.rating = target["rating"]
-    review_changes.set_status(db, project, kind, example, ItemStatus(target["status"]))
+    changes.set_status(db, project, kind, example, ItemStatus(target["status"]))
     point = "before" if before else "after"
     after = {**snapshot(example), "reverted_to": f"{point} revision {revision_id}"}
-    review_changes.record(db, project, user, kind, example, "revert", current, after)
-    if after["messages"] != current["messages"]:
-        review_changes.content_changed(db, project, user, kind, example.id)
+    changes.record(db, project, user, kind, example, "revert", current, after)
+    if content_differs(kind, current, after):
+        changes.content_changed(db, project, user, kind, example.id)
     return example

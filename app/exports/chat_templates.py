@@ -38,11 +38,8 @@ conversations and takes the Jinja path for everything else, errors included.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +48,12 @@ import jinja2.ext
 import jinja2.nodes
 import jinja2.parser
 import jinja2.utils
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from app.exports.builtin_templates import CHATML, GEMMA, LLAMA3, MISTRAL, PHI3
 from app.exports.fast_render import RENDERERS, Renderer, render_fast
+from app.exports.jinja_env import compile_source
+from app.exports.template_inputs import alias_reasoning, fold_system, normalise, plain, strings
+from app.exports.template_types import ChatTemplate, Rendered, TemplateError
 
 __all__ = [
     "BUILTIN",
@@ -67,106 +67,14 @@ __all__ = [
 ]
 
 
-class TemplateError(ValueError):
-    """A chat template is unknown, unreadable, broken, or refused the conversation."""
-
-
-@dataclass(frozen=True)
-class ChatTemplate:
-    name: str
-    source: str
-    """The Jinja template text."""
-    bos_token: str
-    eos_token: str
-    supports_system: bool
-    """False: a leading system turn is folded into the first user turn before rendering."""
-
-
-@dataclass(frozen=True)
-class Rendered:
-    text: str
-    folded_system: bool
-
-
-# --- Built-in templates --------------------------------------------------------------------------
-# Verbatim copies of the templates the models ship in their tokenizer_config.json.
-
-# ChatML as used by teknium/OpenHermes-2.5-Mistral-7B (and the Qwen family's message layout);
-# the template never emits a BOS, and <|im_end|> is the EOS those chat models stop on.
-_CHATML = (
-    "{% for message in messages %}"
-    "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-# meta-llama/Meta-Llama-3-8B-Instruct (the plain Llama 3 instruct template, no tool calling).
-# EOS is <|eot_id|>, as in the model's updated tokenizer/generation config: it closes every turn.
-_LLAMA3 = (
-    "{% set loop_messages = messages %}"
-    "{% for message in loop_messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
-    "+ message['content'] | trim + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-    "{% endif %}"
-)
-
-# mistralai/Mistral-7B-Instruct-v0.2 / Mixtral-8x7B-Instruct-v0.1: strictly alternating
-# user/assistant turns, no system role (raises), no generation prompt ([/INST] is the prompt).
-_MISTRAL = (
-    "{{ bos_token }}"
-    "{% for message in messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
-    "{% endif %}"
-    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
-    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}"
-    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}"
-    "{% endif %}"
-    "{% endfor %}"
-)
-
-# google/gemma-7b-it (same as gemma-2-*-it): rejects a system turn, strictly alternating roles.
-_GEMMA = (
-    "{{ bos_token }}"
-    "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
-    "{% endif %}"
-    "{% for message in messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
-    "{% endif %}"
-    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}"
-    "{% else %}{% set role = message['role'] %}{% endif %}"
-    "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}"
-)
-
-# microsoft/Phi-3-mini-4k-instruct after its mid-2024 update: the version WITH a <|system|>
-# block (the April 2024 release had none and emitted {{ bos_token }} first).  This version never
-# emits the BOS; it ends with the EOS unless a generation prompt is requested.
-_PHI3 = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{'<|system|>\\n' + message['content'] + '<|end|>\\n'}}"
-    "{% elif message['role'] == 'user' %}{{'<|user|>\\n' + message['content'] + '<|end|>\\n'}}"
-    "{% elif message['role'] == 'assistant' %}"
-    "{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}"
-)
-
 BUILTIN: dict[str, ChatTemplate] = {
-    "chatml": ChatTemplate("chatml", _CHATML, "", "<|im_end|>", supports_system=True),
+    "chatml": ChatTemplate("chatml", CHATML, "", "<|im_end|>", supports_system=True),
     "llama3": ChatTemplate(
-        "llama3", _LLAMA3, "<|begin_of_text|>", "<|eot_id|>", supports_system=True
+        "llama3", LLAMA3, "<|begin_of_text|>", "<|eot_id|>", supports_system=True
     ),
-    "mistral": ChatTemplate("mistral", _MISTRAL, "<s>", "</s>", supports_system=False),
-    "gemma": ChatTemplate("gemma", _GEMMA, "<bos>", "<eos>", supports_system=False),
-    "phi3": ChatTemplate("phi3", _PHI3, "<s>", "<|endoftext|>", supports_system=True),
+    "mistral": ChatTemplate("mistral", MISTRAL, "<s>", "</s>", supports_system=False),
+    "gemma": ChatTemplate("gemma", GEMMA, "<bos>", "<eos>", supports_system=False),
+    "phi3": ChatTemplate("phi3", PHI3, "<s>", "<|endoftext|>", supports_system=True),
 }
 
 _FAST_RENDERERS: dict[str, Renderer] = {BUILTIN[name].source: fn for name, fn in RENDERERS.items()}
@@ -183,193 +91,12 @@ def get_template(name: str) -> ChatTemplate:
         raise TemplateError(f"unknown chat template {name!r}; valid names: {valid}") from None
 
 
-# --- Jinja environment (mirrors transformers' _cached_compile_jinja_template) ---------------------
-
-
-class _GenerationTag(jinja2.ext.Extension):
-    """``{% generation %}...{% endgeneration %}``: transformers tracks assistant spans with it;
-    for text rendering it is just its body."""
-
-    tags = {"generation"}
-
-    def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        call = self.call_method("_body")
-        return jinja2.nodes.CallBlock(call, [], [], body).set_lineno(lineno)
-
-    def _body(self, caller: Callable[[], str]) -> str:
-        return caller()
-
-
-def _raise_exception(message: str) -> None:
-    raise jinja2.exceptions.TemplateError(message)
-
-
-def _tojson(
-    x: Any,
-    ensure_ascii: bool = False,
-    indent: int | str | None = None,
-    separators: tuple[str, str] | None = None,
-    sort_keys: bool = False,
-) -> str:
-    # transformers' override: no HTML escaping, and the json.dumps options exposed
-    return json.dumps(
-        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
-    )
-
-
-def _strftime_now(format: str) -> str:
-    return datetime.now().strftime(format)
-
-
-class _TemplateDict:
-    """``dict(...)`` for templates, without exposing the ``dict`` type itself."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[Any, Any]:
-        return dict(*args, **kwargs)
-
-    def fromkeys(self, *args: Any, **kwargs: Any) -> dict[Any, Any]:
-        return dict.fromkeys(*args, **kwargs)
-
-
-def _check_namespace_name(name: object) -> None:
-    if isinstance(name, str) and name.startswith("_"):
-        raise jinja2.exceptions.SecurityError(
-            "Chat templates cannot store underscore-prefixed attributes on a namespace, "
-            f"but got {name!r}. Please rename the attribute."
-        )
-
-
-class _TemplateNamespace(jinja2.utils.Namespace):
-    """``namespace(...)`` that refuses underscore-prefixed attributes, like transformers'."""
-
-    def __init__(*args: Any, **kwargs: Any) -> None:
-        self, rest = args[0], args[1:]
-        attrs = dict(*rest, **kwargs)
-        for name in attrs:
-            _check_namespace_name(name)
-        jinja2.utils.Namespace.__init__(self, attrs)
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        _check_namespace_name(name)
-        jinja2.utils.Namespace.__setitem__(self, name, value)
-
-
-@functools.cache
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=[_GenerationTag, jinja2.ext.loopcontrols],
-    )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = _strftime_now
-    env.globals["dict"] = _TemplateDict()
-    env.globals["namespace"] = _TemplateNamespace
-    return env
-
-
-@functools.lru_cache(maxsize=128)
-def _compile_source(source: str) -> jinja2.Template:
-    return _environment().from_string(source)
-
-
 def _compile(template: ChatTemplate, where: str | None = None) -> jinja2.Template:
     try:
-        return _compile_source(template.source)
+        return compile_source(template.source)
     except jinja2.exceptions.TemplateSyntaxError as exc:
         place = where or f"chat template {template.name!r}"
         raise TemplateError(f"{place}: invalid Jinja on line {exc.lineno}: {exc.message}") from exc
-
-
-# --- Inputs (mirrors apply_chat_template's normalisation) ----------------------------------------
-
-_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
-
-
-def _plain(value: Any) -> Any:
-    """Rebuild ``value`` from plain JSON types, like transformers' ``_plain_template_data``."""
-    if value is None or type(value) in (str, int, float, bool):
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, int):
-        return int.__int__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    if isinstance(value, Mapping):
-        return {_plain(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(item) for item in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)
-        }
-    if callable(getattr(value, "model_dump", None)):
-        return _plain(value.model_dump())
-    return f"<{type(value).__name__}>"
-
-
-def _alias_reasoning(chat: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    aliased = []
-    for message in chat:
-        reasoning = next(
-            (message[key] for key in _REASONING_FIELDS if message.get(key) is not None), None
-        )
-        if reasoning is not None:
-            message = {"thinking": reasoning, **message, "reasoning_content": reasoning}
-        aliased.append(message)
-    return aliased
-
-
-def _normalise(template: ChatTemplate, messages: Sequence[Any]) -> list[dict[str, Any]]:
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise TemplateError(f"chat template {template.name!r}: messages must be a list of dicts")
-    if not messages:
-        raise TemplateError(f"chat template {template.name!r}: the conversation is empty")
-    normalised = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise TemplateError(
-                f"chat template {template.name!r}: message {index} is not a dict: {message!r}"
-            )
-        # like transformers: a key whose value is None is treated as absent
-        normalised.append({key: value for key, value in message.items() if value is not None})
-    return normalised
-
-
-def _fold_system(template: ChatTemplate, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    system, rest = messages[0], messages[1:]
-    target = next((i for i, m in enumerate(rest) if m.get("role") == "user"), None)
-    if target is None:
-        raise TemplateError(
-            f"chat template {template.name!r} has no system role and the conversation has no "
-            "user turn to fold the system prompt into"
-        )
-    system_text = system.get("content", "")
-    user_text = rest[target].get("content", "")
-    if not isinstance(system_text, str) or not isinstance(user_text, str):
-        raise TemplateError(
-            f"chat template {template.name!r} has no system role; only plain-text system and "
-            "user content can be folded together"
-        )
-    folded = dict(rest[target])
-    folded["content"] = f"{system_text}\n\n{user_text}" if system_text else user_text
-    return [*rest[:target], folded, *rest[target + 1 :]]
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, (list, tuple)):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 # --- Rendering -----------------------------------------------------------------------------------
@@ -384,8 +111,8 @@ def _render_text(
     compiled = _compile(template)
     try:
         return compiled.render(
-            messages=_alias_reasoning(_plain(messages)),
-            tools=_plain(tools),
+            messages=alias_reasoning(plain(messages)),
+            tools=plain(tools),
             documents=None,
             add_generation_prompt=add_generation_prompt,
             bos_token=template.bos_token,
@@ -424,7 +151,7 @@ def check_special_tokens(
     name = template.name
     for index, message in enumerate(messages):
         for kind, token in (("BOS", template.bos_token), ("EOS", template.eos_token)):
-            if token and any(token in s for s in _strings(message)):
+            if token and any(token in s for s in strings(message)):
                 raise TemplateError(
                     f"chat template {name!r}: message {index} contains the {kind} token "
                     f"{token!r} as text; training would see an extra {kind}"
@@ -489,10 +216,10 @@ def _render_jinja(
     add_generation_prompt: bool,
 ) -> Rendered:
     """``render`` through the Jinja template, whatever the template and the conversation."""
-    chat = _normalise(template, messages)
+    chat = normalise(template, messages)
     folded = False
     if not template.supports_system and chat[0].get("role") == "system":
-        chat = _fold_system(template, chat)
+        chat = fold_system(template, chat)
         folded = True
     text = _render_text(template, chat, tools, add_generation_prompt)
     check_special_tokens(text, template, chat)

@@ -149,7 +149,7 @@ def _plain_turn(message: Any) -> bool:
 
 
 def _fold(messages: list[Any]) -> list[Any] | None:
-    """``chat_templates._fold_system`` for messages already known to be dicts with ``str``
+    """``template_inputs.fold_system`` for messages already known to be dicts with ``str``
     role and content; ``None`` where it raises."""
     system = messages[0]
     for index in range(1, len(messages)):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from app.examples.listing import has_tag
+from app.items.listing import has_tag
 from app.models import (
     Example,
     ExportSnapshot,

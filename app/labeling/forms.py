@@ -16,7 +16,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from app.errors import Invalid
-from app.labeling.queue import Item
+from app.items.kinds import Item
 from app.labeling.schemas import NOTE_MAX
 from app.models import Example, Label
 

@@ -13,12 +13,13 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.auth.policy import Access, ProjectAnnotate
+from app.auth.access import Access
+from app.auth.policy import ProjectAnnotate
 from app.errors import AppError, Conflict, Forbidden, Invalid
+from app.items import repository as items
+from app.items.kinds import Item
 from app.labeling import forms, queue, service
-from app.labeling.queue import Item
-from app.labeling.router import KINDS, KindSlug
-from app.labeling.schemas import SubmitIn
+from app.labeling.schemas import KINDS, KindSlug, SubmitIn
 from app.models import ItemKind, LabelState
 from app.models.base import utcnow
 from app.web.deps import SessionDep, WritesOnRead
@@ -146,7 +147,7 @@ def item_view(
     access: ProjectAnnotate,
 ) -> Response:
     item_kind = KINDS[kind]
-    item = queue.get_item(db, access.required_project, item_kind, item_id)
+    item = items.get(db, access.required_project, item_kind, item_id)
     label = queue.label_of(db, item_kind, item.id, access.required_user)
     choice = ""
     if label is not None and item_kind is ItemKind.pair:
@@ -195,7 +196,7 @@ def act(
     reason and the posted values; a version conflict shows both texts side by side."""
     project, user = access.required_project, access.required_user
     item_kind = KINDS[kind]
-    item = queue.get_item(db, project, item_kind, item_id)
+    item = items.get(db, project, item_kind, item_id)
     action = form.get("action")
     if action == "take_theirs":
         service.clear_draft_edits(db, project, user, item_kind, item.id)

@@ -15,25 +15,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict
+from app.items import repository as items
+from app.items.kinds import Item, model_for
 from app.labeling import slots
-from app.labeling.slots import FINISHED_STATES, MODELS, QUEUE_STATUSES, Item, release, sync_slots
+from app.labeling.slots import FINISHED_STATES, QUEUE_STATUSES, release, sync_slots
 from app.models import (
-    Example,
     ItemKind,
     ItemStatus,
     Label,
     LabelSlot,
     LabelState,
-    PreferencePair,
     Project,
     Review,
     ReviewDecision,
     User,
 )
 
-__all__ = ["FINISHED_STATES", "MODELS", "QUEUE_STATUSES", "Assignment", "Hold", "Item",
-           "QueueCounts", "acquire", "counts", "get_item", "label_of", "next_item", "release",
+__all__ = ["FINISHED_STATES", "QUEUE_STATUSES", "Assignment", "Hold",
+           "QueueCounts", "acquire", "counts", "label_of", "next_item", "release",
            "returned_comment", "skip", "sync_slots"]  # fmt: skip
 
 
@@ -47,15 +47,6 @@ class Assignment:
     label: Label
     lease_expires_at: datetime | None
     returned_comment: str | None
-
-
-def get_item(db: Session, project: Project, kind: ItemKind, item_id: int) -> Item:
-    item: Item | None = (
-        db.get(Example, item_id) if kind is ItemKind.example else db.get(PreferencePair, item_id)
-    )
-    if item is None or item.project_id != project.id:
-        raise NotFound(f"{kind.value} {item_id} not found in project '{project.slug}'")
-    return item
 
 
 def label_of(db: Session, kind: ItemKind, item_id: int, user: User) -> Label | None:
@@ -108,7 +99,7 @@ def _open_label(db: Session, project: Project, kind: ItemKind, item: Item, user:
 def _next_returned(
     db: Session, project: Project, kind: ItemKind, user: User, now: datetime
 ) -> Assignment | None:
-    model = MODELS[kind]
+    model = model_for(kind)
     label = db.scalar(
         select(Label)
         .join(model, model.id == Label.item_id)
@@ -124,7 +115,7 @@ def _next_returned(
     )
     if label is None:
         return None
-    item = get_item(db, project, kind, label.item_id)
+    item = items.get(db, project, kind, label.item_id)
     if label.started_at is None or (label.submitted_at and label.started_at <= label.submitted_at):
         label.started_at = now  # a new round of work on it starts now
     return Assignment(kind, item, label, None, returned_comment(db, kind, item.id))
@@ -140,7 +131,7 @@ def next_item(
         return returned
     slot = slots.valid_lease(db, project, kind, user, now)
     if slot is not None:
-        item = get_item(db, project, kind, slot.item_id)
+        item = items.get(db, project, kind, slot.item_id)
         if item.status in QUEUE_STATUSES and slot.slot < project.min_submissions:
             slot.lease_expires_at = now + timedelta(seconds=lease_s)
             label = _open_label(db, project, kind, item, user, now)
@@ -153,7 +144,7 @@ def next_item(
         slot = slots.claim(db, project, kind, user, now, lease_s)
     if slot is None:
         return None
-    item = get_item(db, project, kind, slot.item_id)
+    item = items.get(db, project, kind, slot.item_id)
     label = _open_label(db, project, kind, item, user, now)
     return Assignment(kind, item, label, slot.lease_expires_at, None)
 
@@ -183,7 +174,7 @@ def acquire(
 ) -> Hold:
     """Make sure the user may save work on this item: their own slot (lease renewed), else a
     free slot of the item, else their existing label alone. 409 when they have none of these."""
-    item = get_item(db, project, kind, item_id)
+    item = items.get(db, project, kind, item_id)
     slots.advisory_lock(db, slots.USER_LOCK, user.id)
     slot, label = slots.own_slot_and_label(db, kind, item_id, user)
     if (
@@ -223,7 +214,7 @@ def skip(
 ) -> Label:
     """Put the item back at the end of the queue; it comes back later, to this annotator too
     once everything else is done."""
-    item = get_item(db, project, kind, item_id)
+    item = items.get(db, project, kind, item_id)
     label = label_of(db, kind, item.id, user)
     if label is not None and label.state is LabelState.returned:
         raise Conflict("a reviewer sent this item back to you: resubmit or discard it")
@@ -250,7 +241,7 @@ class QueueCounts:
 
 def counts(db: Session, project: Project, user: User, kind: ItemKind, now: datetime) -> QueueCounts:
     sync_slots(db, project, kind, now)
-    model = MODELS[kind]
+    model = model_for(kind)
     returned = db.scalar(
         select(func.count())
         .select_from(Label)

@@ -3,16 +3,27 @@ discard, and an item's labels."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.auth.policy import Access, ProjectAnnotate
+from app.auth.access import Access
+from app.auth.policy import ProjectAnnotate
 from app.examples.schemas import ExampleOut
+from app.items.kinds import Item
 from app.labeling import queue, service
-from app.labeling.queue import Assignment, Item
-from app.labeling.schemas import DiscardIn, DraftIn, LabelOut, NextOut, SubmitIn, SubmitOut
+from app.labeling.queue import Assignment
+from app.labeling.schemas import (
+    KINDS,
+    DiscardIn,
+    DraftIn,
+    KindSlug,
+    LabelOut,
+    NextOut,
+    SubmitIn,
+    SubmitOut,
+)
 from app.models import Example, ItemKind
 from app.models.base import utcnow
 from app.pairs.schemas import PairOut
@@ -20,9 +31,6 @@ from app.web.deps import SessionDep
 from app.web.pages import settings_of
 
 router = APIRouter(prefix="/api/projects/{slug}", tags=["labeling"])
-
-KindSlug = Literal["examples", "pairs"]
-KINDS = {"examples": ItemKind.example, "pairs": ItemKind.pair}
 
 
 def item_out(item: Item) -> ExampleOut | PairOut:

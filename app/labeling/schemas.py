@@ -7,13 +7,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.examples.schemas import ExampleOut
-from app.models import LabelState, Preference
+from app.models import ItemKind, LabelState, Preference
 from app.pairs.schemas import PairOut
 
 NOTE_MAX = 10_000
 DRAFT_MAX_CHARS = 2_000_000  # a long conversation's worth; drafts are not a file store
 TAGS_MAX = 50
 Side = Literal["chosen", "rejected"]
+KindSlug = Literal["examples", "pairs"]
+KINDS = {"examples": ItemKind.example, "pairs": ItemKind.pair}
 
 
 class LabelOut(BaseModel):

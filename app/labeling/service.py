@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, Forbidden, Invalid
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
+from app.items import changes
+from app.items import repository as items
+from app.items.kinds import Item, snapshot
 from app.labeling import queue
-from app.labeling.queue import Item
 from app.labeling.schemas import DraftIn, Side, SubmitIn
 from app.models import (
     Example,
@@ -31,11 +33,9 @@ from app.models import (
     LabelState,
     Preference,
     Project,
-    Revision,
     Role,
     User,
 )
-from app.pairs import service as pairs
 
 
 def pair_order(user_id: int, pair_id: int) -> tuple[Side, Side]:
@@ -71,12 +71,6 @@ def may_edit_prompts(project: Project, role: Role | None) -> bool:
     """Annotators edit system/user turns only where the project allows; reviewers and above
     always may."""
     return project.annotators_edit_prompts or (role is not None and role.rank >= Role.reviewer.rank)
-
-
-def snapshot(kind: ItemKind, item: Item) -> dict[str, Any]:
-    if isinstance(item, Example):
-        return examples.snapshot(item)
-    return pairs.snapshot(item)
 
 
 def _tags(project: Project, tags: list[str]) -> list[str]:
@@ -145,7 +139,7 @@ def _edit_messages(
             f"example {item.id} changed since you loaded it (you edited version {version}, "
             f"it is now at {item.version}): keep yours or take theirs",
             details={
-                "current": examples.snapshot(item),
+                "current": snapshot(item),
                 "current_version": item.version,
                 "mine": {"messages": messages},
             },
@@ -221,9 +215,9 @@ def discard(
         hold.slot.done = True
         hold.slot.lease_expires_at = None
     if item.status in queue.QUEUE_STATUSES:
-        before = snapshot(kind, item)
+        before = snapshot(item)
         item.status = ItemStatus.rejected
-        _record(db, project, user, kind, item, "discard", before, now)
+        changes.record(db, project, user, kind, item, "discard", before, snapshot(item), now=now)
     return label
 
 
@@ -231,30 +225,11 @@ def clear_draft_edits(
     db: Session, project: Project, user: User, kind: ItemKind, item_id: int
 ) -> None:
     """ "Take theirs": forget the autosaved edits to the turns (rating, tags and note stay)."""
-    item = queue.get_item(db, project, kind, item_id)
+    item = items.get(db, project, kind, item_id)
     label = queue.label_of(db, kind, item.id, user)
     if label is not None and label.draft is not None:
         label.draft = {k: v for k, v in label.draft.items() if k not in ("turns", "edited")}
         label.item_version = item.version
-
-
-def _record(db: Session, project: Project, user: User, kind: ItemKind, item: Item,
-            action: str, before: dict[str, Any], now: datetime) -> None:  # fmt: skip
-    item.updated_by_id = user.id
-    item.updated_at = now
-    db.flush()  # bumps `version`, or raises StaleDataError on a concurrent save
-    db.add(
-        Revision(
-            project_id=project.id,
-            item_kind=kind.value,
-            item_id=item.id,
-            version=item.version,
-            user_id=user.id,
-            action=action,
-            before=before,
-            after=snapshot(kind, item),
-        )
-    )
 
 
 def _finish_if_complete(
@@ -299,18 +274,18 @@ def _finish_if_complete(
     if any(label.state is LabelState.returned for label in labels):
         return
     ratings = [label.rating for label in labels if label.rating is not None]
-    before = snapshot(kind, item)
+    before = snapshot(item)
     item.status = ItemStatus.submitted
     item.rating = median_half_up(ratings) if ratings else item.rating
     item.tags = list(dict.fromkeys([*item.tags, *(t for label in labels for t in label.tags)]))
-    _record(db, project, user, kind, item, "submit", before, now)
+    changes.record(db, project, user, kind, item, "submit", before, snapshot(item), now=now)
 
 
 def labels_of_item(
     db: Session, project: Project, user: User, role: Role | None, kind: ItemKind, item_id: int
 ) -> list[Label]:
     """Reviewers and above see everyone's labels; annotators only their own."""
-    queue.get_item(db, project, kind, item_id)
+    items.get(db, project, kind, item_id)
     query = select(Label).where(Label.item_kind == kind.value, Label.item_id == item_id)
     if role is None or role.rank < Role.reviewer.rank:
         query = query.where(Label.user_id == user.id)

@@ -34,27 +34,20 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from app.items.kinds import Item, model_for
 from app.models import (
-    Example,
     ItemKind,
     ItemStatus,
     Label,
     LabelSlot,
     LabelState,
-    PreferencePair,
     Project,
     User,
 )
-from app.models.base import UTCDateTime
+from app.models.base import UTCDateTime, dialect_insert
 
-Item = Example | PreferencePair
-MODELS: dict[ItemKind, type[Example] | type[PreferencePair]] = {
-    ItemKind.example: Example,
-    ItemKind.pair: PreferencePair,
-}
 QUEUE_STATUSES = (ItemStatus.draft, ItemStatus.needs_revision)
 # Labels that keep an item out of this annotator's general queue.
 FINISHED_STATES = (LabelState.submitted, LabelState.discarded, LabelState.returned)
@@ -99,7 +92,7 @@ def insert_missing_slots(
     *,
     after_id: int = 0,
 ) -> int:
-    model = MODELS[kind]
+    model = model_for(kind)
     numbers = _slot_numbers(project.min_submissions)
     existing = exists().where(
         LabelSlot.item_kind == kind.value,
@@ -124,9 +117,8 @@ def insert_missing_slots(
         rows = rows.where(model.id == item_id)
     if after_id:
         rows = rows.where(model.id > after_id)
-    insert = postgresql.insert if is_postgres(db) else sqlite.insert
     stmt = (
-        insert(LabelSlot)
+        dialect_insert(db, LabelSlot)
         .from_select(["project_id", "item_kind", "item_id", "slot", "queued_at", "done"], rows)
         .on_conflict_do_nothing()
     )
@@ -153,7 +145,7 @@ def sync_slots(
         _last_sync[key] = clock
     full = force or clock - _last_full_sync.get(key, float("-inf")) >= FULL_SYNC_INTERVAL_S
     advisory_lock(db, SYNC_LOCK, project.id)
-    model = MODELS[kind]
+    model = model_for(kind)
     newest = db.scalar(select(func.max(model.id)).where(model.project_id == project.id)) or 0
     after_id = 0 if full else _synced_upto.get(key, 0)
     created = insert_missing_slots(db, project, kind, now, after_id=after_id)
@@ -185,7 +177,7 @@ def _conditions(
     or_held: bool = False,
 ) -> list[Any]:  # fmt: skip
     """`claimable`, over values or bound parameters (for a statement built once)."""
-    model = MODELS[kind]
+    model = model_for(kind)
     mine = aliased(LabelSlot)
     free = is_free(now)
     if or_held:
@@ -347,9 +339,8 @@ def insert_label(
     db: Session, project: Project, kind: ItemKind, item: Item, user: User, now: datetime
 ) -> Label | None:
     """A new draft label of the item for the user, or None when they have one already."""
-    insert = postgresql.insert if is_postgres(db) else sqlite.insert
     stmt = (
-        insert(Label)
+        dialect_insert(db, Label)
         .values(
             project_id=project.id,
             item_kind=kind.value,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON, DateTime, Enum, MetaData, String
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -25,6 +26,27 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 # sha256 hex digests: byte-wise collation on PostgreSQL makes the unique index on them about
 # 2x cheaper to maintain during bulk imports than a locale-aware one.
 HashType = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+class ProjectRow(Protocol):
+    project_id: int
+
+
+R = TypeVar("R", bound=ProjectRow)
+
+
+def in_project(db: Session, model: type[R], project_id: int, row_id: int | None) -> R | None:
+    """The row of `model` with this id when it belongs to the project; None otherwise (so ids
+    never leak across projects). Callers raise their own NotFound."""
+    row = db.get(model, row_id) if row_id is not None else None
+    return row if row is not None and row.project_id == project_id else None
+
+
+def dialect_insert(db: Session, table: Any) -> Any:
+    """An INSERT that knows ON CONFLICT on both backends."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def utcnow() -> datetime:

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectAnnotate, ProjectRead, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectAnnotate, ProjectRead, ProjectReview
 from app.errors import Conflict, Invalid
-from app.examples import listing
-from app.examples import service as examples
-from app.examples.pages import can_make_pair, role_at_least
-from app.models import Role
+from app.items import listing
+from app.items import repository as items
+from app.items.history import revision_rows
+from app.models import Example, Role
 from app.pairs import service
 from app.pairs.schemas import ALTERNATIVE_MAX, PairFromExample
-from app.review.history import revision_rows
 from app.web.deps import SessionDep
 from app.web.pages import (
     VARY_HTMX,
@@ -62,7 +62,7 @@ def _detail_page(
     context = {
         "pair": pair,
         "revisions": revision_rows(db, service.revisions(db, project, pair_id)),
-        "can_review": role_at_least(access, Role.reviewer),
+        "can_review": access.has_project_role(Role.reviewer),
         "revert_url": f"/projects/{project.slug}/pairs/{pair_id}/revert",
         "error": error,
     }
@@ -109,7 +109,7 @@ def _new_pair_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    example = examples.get(db, access.required_project, example_id)
+    example = items.get_in_project(db, Example, access.required_project, example_id)
     last = max(
         (i for i, m in enumerate(example.messages) if m.get("role") == "assistant"), default=-1
     )
@@ -117,7 +117,7 @@ def _new_pair_page(
         "example": example,
         "prompt": example.messages[:last] if last > 0 else example.messages,
         "original": example.messages[last] if last > 0 else None,
-        "possible": can_make_pair(example),
+        "possible": service.can_make_pair(example),
         "form": form or {"alternative": "", "better": ""},
         "errors": errors or {},
         "alternative_max": ALTERNATIVE_MAX,

@@ -5,11 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.policy import ProjectRead, ProjectReview
-from app.examples import listing
-from app.examples.schemas import ListFilter, Page
+from app.items import listing
+from app.items.schemas import ListFilter, Page, RevertIn, SwapIn
 from app.pairs import service
 from app.pairs.schemas import PairOut, PairUpdate
-from app.review.schemas import RevertIn, SwapIn
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects/{slug}/pairs", tags=["pairs"])

@@ -8,12 +8,15 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, Invalid, NotFound
-from app.examples import service as examples
-from app.examples.listing import list_items
-from app.examples.schemas import ListFilter
+from app.errors import Conflict, Invalid
 from app.formats import PairRecord, RecordInvalid, parse_record
+from app.items import changes, repository
+from app.items.kinds import CONTENT as CONTENT_OF
+from app.items.kinds import content_differs, snapshot
+from app.items.listing import list_items
+from app.items.schemas import ListFilter
 from app.models import (
+    Example,
     ItemKind,
     ItemStatus,
     PreferencePair,
@@ -23,10 +26,9 @@ from app.models import (
     User,
 )
 from app.pairs.schemas import PairUpdate
-from app.review import changes, repository
 
 KIND = ItemKind.pair
-CONTENT = ("prompt", "chosen", "rejected")
+CONTENT = CONTENT_OF[KIND]
 # What a revert restores: the content, the labels' tags and rating, and the status.
 RESTORED = (*CONTENT, "tags", "rating", "status")
 
@@ -38,22 +40,13 @@ def list_pairs(
 
 
 def get(db: Session, project: Project, pair_id: int) -> PreferencePair:
-    pair = db.get(PreferencePair, pair_id)
-    if pair is None or pair.project_id != project.id:
-        raise NotFound(f"pair {pair_id} not found in project '{project.slug}'")
-    return pair
+    return repository.get_in_project(db, PreferencePair, project, pair_id)
 
 
-def snapshot(pair: PreferencePair) -> dict[str, Any]:
-    return {
-        "prompt": pair.prompt,
-        "chosen": pair.chosen,
-        "rejected": pair.rejected,
-        "tags": pair.tags,
-        "rating": pair.rating,
-        "status": pair.status.value,
-        "split": pair.split,
-    }
+def can_make_pair(example: Example) -> bool:
+    """A pair needs a prompt followed by an assistant response to compare against."""
+    roles = [m.get("role") for m in example.messages]
+    return not example.needs_response and "assistant" in roles[1:]
 
 
 def _parse(prompt: Any, chosen: Any, rejected: Any) -> PairRecord:
@@ -108,7 +101,7 @@ def update(
     if after == before:
         return pair
     changes.record(db, project, user, KIND, pair, "edit", before, after)
-    if any(after[key] != before[key] for key in CONTENT):
+    if content_differs(KIND, before, after):
         changes.content_changed(db, project, user, KIND, pair.id)
     return pair
 
@@ -136,7 +129,7 @@ def create_from_example(
 ) -> PreferencePair:
     """A pair from an SFT example: the turns before its last assistant turn are the prompt; that
     turn and the alternative are the responses, `better` says which one is chosen."""
-    example = examples.get(db, project, example_id)
+    example = repository.get_in_project(db, Example, project, example_id)
     if example.needs_response:
         raise Invalid(f"example {example_id} still needs its response: write that first")
     last = next(
@@ -177,7 +170,7 @@ def create_from_example(
 
 def revisions(db: Session, project: Project, pair_id: int) -> list[Revision]:
     get(db, project, pair_id)
-    return changes.revisions_of(db, KIND, pair_id)
+    return repository.revisions_of(db, KIND, pair_id)
 
 
 def revert(
@@ -206,6 +199,6 @@ def revert(
     point = "before" if before else "after"
     after = {**snapshot(pair), "reverted_to": f"{point} revision {revision_id}"}
     changes.record(db, project, user, KIND, pair, "revert", current, after)
-    if any(after[key] != current[key] for key in CONTENT):
+    if content_differs(KIND, current, after):
         changes.content_changed(db, project, user, KIND, pair.id)
     return pair

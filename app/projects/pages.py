@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from app.auth.policy import Access, EngineerAccess, ProjectManage, ProjectRead, SignedIn
+from app.auth.access import Access
+from app.auth.policy import EngineerAccess, ProjectManage, ProjectRead, SignedIn
 from app.errors import Conflict, Invalid, NotFound
-from app.jobs import service as jobs
 from app.models import Project, Role
 from app.projects import service
 from app.projects.schemas import CHAT_TEMPLATES, MemberSet, ProjectCreate, ProjectUpdate
@@ -96,7 +96,7 @@ def _overview(
     page = {
         "stats": service.stats(db, project),
         "members": service.members(db, project),
-        "jobs": jobs.recent_for_project(db, project.id, limit=RECENT_JOBS),
+        "jobs": service.recent_jobs(db, project.id, RECENT_JOBS),
         "can_manage": _can_manage(access),
         "roles": [r for r in Role if r is not Role.admin],
         **context,

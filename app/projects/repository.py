@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Example, PreferencePair, Project, ProjectMember, Role, User
+from app.models import Example, Job, PreferencePair, Project, ProjectMember, Role, User
 
 
 def by_slug(db: Session, slug: str) -> Project | None:
@@ -76,3 +76,10 @@ def counts(db: Session, project_id: int) -> dict[str, dict[str, dict[str, int]]]
         )
     }
     return out
+
+
+def recent_jobs(db: Session, project_id: int, limit: int) -> list[Job]:
+    """The project's latest jobs, newest first, for its overview page. (Read here rather than
+    through app.jobs: the jobs pages look projects up, so projects must not import jobs.)"""
+    query = select(Job).where(Job.project_id == project_id).order_by(Job.id.desc())
+    return list(db.scalars(query.limit(limit)))

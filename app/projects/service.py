@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models import ItemStatus, Project, ProjectMember, Role, Source, User
+from app.models import ItemStatus, Job, Project, ProjectMember, Role, Source, User
 from app.projects import repository
 from app.projects.schemas import CHAT_TEMPLATES, ProjectCreate, ProjectUpdate, Stats
 from app.users import repository as users_repository
@@ -63,6 +63,10 @@ def get(db: Session, slug: str) -> Project:
 
 def get_by_id(db: Session, project_id: int) -> Project | None:
     return repository.by_id(db, project_id)
+
+
+def recent_jobs(db: Session, project_id: int, limit: int) -> list[Job]:
+    return repository.recent_jobs(db, project_id, limit)
 
 
 def member_project_ids(db: Session, user: User) -> set[int]:

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import Conflict, Invalid, NotFound
+from app.items.kinds import Item, model_for
 from app.jobs import service as jobs
 from app.models import ItemKind, Project, ReviewDecision, User
 from app.review import repository
 from app.review.schemas import BulkAction, QueueFilter
-from app.review.service import Item, apply_decision, kinds_in, queue_conditions
+from app.review.service import apply_decision, kinds_in, queue_conditions
 
 BULK_JOB = "review_bulk"
 INLINE_MAX = 500
@@ -155,7 +156,7 @@ def run_job(
                 if reviewer is None:
                     raise NotFound("the reviewer of this bulk action is gone")
                 conds = [*queue_conditions(db, project, kind, f, None),
-                         repository.model_of(kind).id.in_(batch)]  # fmt: skip
+                         model_for(kind).id.in_(batch)]  # fmt: skip
                 items = repository.queue_all(db, kind, conds)
                 decide_batch(db, project, reviewer, kind, items, action, params["comment"], tally)
                 return tally

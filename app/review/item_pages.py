@@ -11,14 +11,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectReview
 from app.errors import AppError, Conflict, Invalid
+from app.items import repository as items
+from app.items.history import Authors, revision_rows
+from app.items.kinds import parse_kind
+from app.items.repository import LABELED_STATES
 from app.models import Example, ItemKind, ItemStatus, LabelState, Preference, ReviewDecision
 from app.pairs import service as pairs
 from app.pairs.schemas import PairUpdate
-from app.review import changes, service
-from app.review.history import Authors, revision_rows
-from app.review.repository import LABELED_STATES
+from app.review import service
 from app.review.schemas import COMMENT_MAX
 from app.web.deps import SessionDep
 from app.web.pages import query_string, redirect_after_post
@@ -76,7 +79,7 @@ def _view(
 ) -> Response:
     project = access.required_project
     user = access.required_user
-    item = service.get_item(db, project, kind, item_id)
+    item = items.get(db, project, kind, item_id)
     authors = Authors(db)
     labels = service.labels(db, kind, item_id)
     kept = _kept(request)
@@ -88,7 +91,7 @@ def _view(
         "submitted_labels": sum(1 for label in labels if label.state in LABELED_STATES),
         "preferences": _preferences(labels) if kind is ItemKind.pair else None,
         "reviews": [(r, authors(r.user_id)) for r in service.reviews(db, kind, item_id)],
-        "revisions": revision_rows(db, changes.revisions_of(db, kind, item_id), authors),
+        "revisions": revision_rows(db, items.revisions_of(db, kind, item_id), authors),
         "approvals": service.approvals(db, kind, item),
         "blocker": service.approval_blocker(db, kind, item, user),
         "decidable": item.status in service.DECIDABLE,
@@ -112,7 +115,7 @@ def _view(
 def review_item(
     request: Request, slug: str, kind: str, item_id: int, db: SessionDep, access: ProjectReview
 ) -> Response:
-    return _view(request, db, access, service.parse_kind(kind), item_id)
+    return _view(request, db, access, parse_kind(kind), item_id)
 
 
 def _after(request: Request, slug: str, kind: ItemKind, item_id: int, done: str) -> Response:
@@ -133,7 +136,7 @@ def decide(
     version: Annotated[int, Form()],
     comment: Annotated[str, Form(max_length=COMMENT_MAX)] = "",
 ) -> Response:
-    item_kind = service.parse_kind(kind)
+    item_kind = parse_kind(kind)
     text = comment.replace("\r\n", "\n")
     try:
         chosen = ReviewDecision(decision)

@@ -11,8 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Access, ProjectReview
+from app.auth.access import Access
+from app.auth.policy import ProjectReview
 from app.errors import Conflict, Invalid
+from app.items.kinds import parse_kind
 from app.models import Source
 from app.projects import service as projects
 from app.review import bulk, item_pages, service
@@ -98,7 +100,7 @@ def review_next(request: Request, slug: str, db: SessionDep, access: ProjectRevi
     current = None
     kind_name, _, ident = request.query_params.get("from", "").partition("-")
     if kind_name and ident.isdigit():
-        current = (service.parse_kind(kind_name), int(ident))
+        current = (parse_kind(kind_name), int(ident))
     found = service.next_item(db, access.required_project, access.required_user, f, current)
     if found is None:
         target = f"{_base(slug)}?{query_string(kept, done='empty')}"

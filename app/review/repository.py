@@ -10,37 +10,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.examples.listing import has_tag
+from app.items.kinds import Item, model_for
+from app.items.listing import has_tag
+from app.items.repository import LABELED_STATES
 from app.models import (
-    Example,
     ItemKind,
     ItemStatus,
     Label,
-    LabelSlot,
     LabelState,
-    Preference,
-    PreferencePair,
     Review,
     ReviewDecision,
     Revision,
 )
 
-Item = Example | PreferencePair
-ItemModel = type[Example] | type[PreferencePair]
 # Revisions that make their author an editor of the item (who then may not approve it).
 EDIT_ACTIONS = ("edit", "swap", "revert", "create")
 # Labels that make their author an annotator of the item.
-LABELED_STATES = (LabelState.submitted, LabelState.returned)
-
-
-def model_of(kind: ItemKind) -> ItemModel:
-    return Example if kind is ItemKind.example else PreferencePair
-
-
-def get_item(db: Session, kind: ItemKind, item_id: int) -> Item | None:
-    if kind is ItemKind.example:
-        return db.get(Example, item_id)
-    return db.get(PreferencePair, item_id)
 
 
 def approvers(db: Session, kind: ItemKind, item_id: int, content_hash: str) -> set[int]:
@@ -155,52 +140,6 @@ def return_labels(db: Session, kind: ItemKind, item_id: int) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def flip_preferences(db: Session, pair_id: int) -> None:
-    """After a swap: a preference for the old chosen side is one for the new rejected side."""
-    flipped = {Preference.chosen: Preference.rejected, Preference.rejected: Preference.chosen}
-    labels = db.scalars(
-        select(Label).where(Label.item_kind == ItemKind.pair.value, Label.item_id == pair_id)
-    )
-    for label in labels:
-        if label.preference in flipped:
-            label.preference = flipped[label.preference]
-        draft = label.draft or {}
-        if draft.get("preference") in flipped:
-            label.draft = {**draft, "preference": flipped[Preference(draft["preference"])].value}
-
-
-def reopen_slots(db: Session, project_id: int, kind: ItemKind, item_id: int, needed: int) -> None:
-    """Put the item back in the general labeling queue: its slots are free again (missing ones
-    created, e.g. for an imported item that never had any), except those of annotators whose
-    label still stands (submitted or returned)."""
-    labeled = select(Label.user_id).where(
-        Label.item_kind == kind.value, Label.item_id == item_id, Label.state.in_(LABELED_STATES)
-    )
-    db.execute(
-        update(LabelSlot)
-        .where(
-            LabelSlot.item_kind == kind.value,
-            LabelSlot.item_id == item_id,
-            or_(LabelSlot.user_id.is_(None), LabelSlot.user_id.not_in(labeled)),
-        )
-        .values(done=False, user_id=None, lease_expires_at=None)
-        .execution_options(synchronize_session="fetch")
-    )
-    existing = set(
-        db.scalars(
-            select(LabelSlot.slot).where(
-                LabelSlot.item_kind == kind.value, LabelSlot.item_id == item_id
-            )
-        )
-    )
-    for slot in range(max(needed, 1)):
-        if slot not in existing:
-            db.add(
-                LabelSlot(project_id=project_id, item_kind=kind.value, item_id=item_id, slot=slot)
-            )
-    db.flush()
-
-
 def label_counts(db: Session, kind: ItemKind, item_ids: Sequence[int]) -> dict[int, int]:
     """Submitted or returned labels per item."""
     out: dict[int, int] = {}
@@ -230,7 +169,7 @@ def queue_conditions(
     not_reviewed_by: int | None = None,
 ) -> list[Any]:
     """Submitted items of one kind in the project, narrowed by the queue's filters."""
-    model = model_of(kind)
+    model = model_for(kind)
     conds: list[Any] = [model.project_id == project_id, model.status == ItemStatus.submitted]
     if source is not None:
         conds.append(model.source == source)
@@ -268,7 +207,7 @@ def queue_page(
 ) -> list[Item]:
     """Up to `limit` items of one kind after the cursor, oldest update first. The queue's order
     is (updated_at, kind, id) across both kinds."""
-    model = model_of(kind)
+    model = model_for(kind)
     query = select(model).where(*conds)
     if after is not None:
         at, after_kind, after_id = after
@@ -285,12 +224,12 @@ def queue_page(
 
 
 def queue_count(db: Session, kind: ItemKind, conds: list[Any]) -> int:
-    model = model_of(kind)
+    model = model_for(kind)
     return int(db.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
 
 
 def queue_all(db: Session, kind: ItemKind, conds: list[Any]) -> list[Item]:
-    model = model_of(kind)
+    model = model_for(kind)
     return list(db.scalars(select(model).where(*conds).order_by(model.updated_at, model.id)))
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.policy import ProjectReview
+from app.items.kinds import parse_kind
 from app.models import Example
 from app.review import bulk, service
 from app.review.schemas import (
@@ -99,7 +100,7 @@ def review_item(
         db,
         project,
         access.required_user,
-        service.parse_kind(kind),
+        parse_kind(kind),
         item_id,
         data.decision,
         data.comment,

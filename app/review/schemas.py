@@ -100,15 +100,3 @@ class BulkOut(BaseModel):
         "`applied` is then 0 in this answer",
     )
     skipped: list[SkippedItem] = Field(default_factory=list)
-
-
-class RevertIn(BaseModel):
-    revision_id: int
-    version: int = Field(description="the version you are looking at; a newer one answers 409")
-    before: bool = Field(
-        default=False, description="restore the state right before the revision instead of after"
-    )
-
-
-class SwapIn(BaseModel):
-    version: int

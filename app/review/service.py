@@ -19,51 +19,25 @@ from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, Invalid, NotFound
 from app.examples import service as examples
+from app.items import changes
+from app.items import repository as items
+from app.items.kinds import Item, parse_kind, snapshot
 from app.models import (
-    Example,
     ItemKind,
     ItemStatus,
     Label,
-    PreferencePair,
     Project,
     Review,
     ReviewDecision,
     User,
 )
 from app.pairs import service as pairs
-from app.review import changes, repository
+from app.review import repository
 from app.review.schemas import QueueFilter, QueuePage
 
-Item = Example | PreferencePair
 # Statuses a reviewer can decide on: submitted items, and earlier decisions to overturn. Pending
 # items are still being labeled; items sent back are with their annotators.
 DECIDABLE = (ItemStatus.submitted, ItemStatus.approved, ItemStatus.rejected)
-_KIND_NAMES = {
-    "example": ItemKind.example,
-    "examples": ItemKind.example,
-    "pair": ItemKind.pair,
-    "pairs": ItemKind.pair,
-}
-
-
-def parse_kind(value: str) -> ItemKind:
-    """`example(s)` or `pair(s)`, as they appear in URLs."""
-    try:
-        return _KIND_NAMES[value]
-    except KeyError:
-        raise NotFound(f"unknown item kind '{value}': use example or pair") from None
-
-
-def get_item(db: Session, project: Project, kind: ItemKind, item_id: int) -> Item:
-    if kind is ItemKind.example:
-        return examples.get(db, project, item_id)
-    return pairs.get(db, project, item_id)
-
-
-def snapshot(kind: ItemKind, item: Item) -> dict[str, Any]:
-    if isinstance(item, Example):
-        return examples.snapshot(item)
-    return pairs.snapshot(item)
 
 
 # --- who may approve -------------------------------------------------------------------------
@@ -109,8 +83,8 @@ def decide(
     version: int,
 ) -> Decision:
     """Record one reviewer's decision on the version of the item they looked at."""
-    item = get_item(db, project, kind, item_id)
-    changes.check_version(kind, item, version, snapshot(kind, item))
+    item = items.get(db, project, kind, item_id)
+    changes.check_version(kind, item, version, snapshot(item))
     return apply_decision(db, project, reviewer, kind, item, decision, comment)
 
 
@@ -158,7 +132,7 @@ def apply_decision(
     else:
         status = ItemStatus.needs_revision
         if repository.return_labels(db, kind, item.id) == 0:
-            repository.reopen_slots(db, project.id, kind, item.id, project.min_submissions)
+            items.reopen_slots(db, project.id, kind, item.id, project.min_submissions)
     if status is not item.status:
         before = {"status": item.status.value}
         item.status = status
@@ -264,7 +238,7 @@ def next_item(
     start = None
     if current is not None:
         kind, item_id = current
-        item = repository.get_item(db, kind, item_id)
+        item = items.find(db, kind, item_id)
         if item is not None and item.project_id == project.id:
             start = _encode(item.updated_at, kind, item.id)
     filters = f.model_dump(include=set(QueueFilter.model_fields))

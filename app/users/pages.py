@@ -1,5 +1,5 @@
 """Account pages: API tokens for everyone, user management for admins. Signing in and out
-lives in `app.auth.pages`, included here."""
+lives in `app.users.sign_in_pages`, included here."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from app.auth import pages as auth_pages
 from app.auth.policy import AdminAccess, SignedIn
 from app.errors import Conflict, Invalid
 from app.models import Role, User
-from app.users import service
+from app.users import service, sign_in_pages
 from app.users.schemas import TokenCreate, UserCreate
 from app.web.deps import SessionDep
 from app.web.pages import redirect_after_post, validate_form
 from app.web.templating import render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-router.include_router(auth_pages.router)
+router.include_router(sign_in_pages.router)
 
 
 def _tokens_page(

@@ -12,11 +12,11 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from app.auth.sessions import SESSION_COOKIE
 from app.config import Settings
 from app.errors import Invalid
-from app.examples.schemas import ListFilter
+from app.items.schemas import ListFilter
 from app.models import ItemStatus, Source
+from app.web.cookies import SESSION_COOKIE
 from app.web.templating import is_htmx
 
 # Responses whose body depends on HX-Request must not be cached as the other variant.

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
-from app.auth.sessions import CSRF_FIELD, CSRF_HEADER
-from app.examples import listing
+from app.items import listing
+from app.web.cookies import CSRF_FIELD, CSRF_HEADER
 from app.web.markdown import render_markdown
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Project, User
-from tests.conftest import bearer, login
+from tests.factories import add_member, bearer, login
 
 
 def test_api_requires_authentication(client: TestClient) -> None:
@@ -78,7 +78,6 @@ def test_non_member_gets_404_member_gets_403_for_manage(
     headers = bearer(client, db, annotator)
     assert client.get("/api/projects/demo", headers=headers).status_code == 404
     from app.models import Role
-    from tests.conftest import add_member
 
     add_member(db, project, annotator, Role.annotator)
     assert client.get("/api/projects/demo", headers=headers).status_code == 200
@@ -114,7 +113,6 @@ def test_session_project_access_in_one_lookup(
     the same 404 as for a missing project, on the API and on pages, and the error page does
     not name the project; a member gets in; an admin gets in everywhere."""
     from app.models import Role
-    from tests.conftest import add_member
 
     project.name = "Secret Codename"
     db.commit()

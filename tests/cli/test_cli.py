@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 
 @pytest.fixture

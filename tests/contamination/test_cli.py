@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 MMLU = SHARED_DATA / "mmlu_sociology_test.csv"
 REPHRASED = SHARED_DATA / "mmlu_sociology_test_rephrased.jsonl"

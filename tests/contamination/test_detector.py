@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from app.contamination.align import align
-from app.contamination.detector import EvalIndex, EvalText, TrainText
+from app.contamination.detector import EvalIndex
 from app.contamination.ngrams import ContainmentIndex, gram_size
-from app.contamination.sketch import MinHasher, WordBatch, WordHasher, ngrams
-from app.contamination.text import words, words_with_spans
-from tests.conftest import SHARED_DATA
+from app.contamination.records import EvalText, TrainText
+from app.text.sketch import MinHasher, WordBatch, WordHasher, ngrams
+from app.text.words import words, words_with_spans
+from tests.factories import SHARED_DATA
 
 
 def test_words_fold_case_punctuation_whitespace_and_width() -> None:

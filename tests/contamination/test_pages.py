@@ -9,27 +9,27 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.contamination import service as contamination
+from app.contamination import flags as flag_service
+from app.contamination import overview as overviews
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
 from app.models import Example, FlagStatus, ItemStatus, Project, Role, User
-from tests.conftest import add_member, login, make_user
-from tests.contamination.test_router import (  # noqa: F401 - quick_encoder is an autouse fixture
+from tests.contamination.test_router import (
     COPIED,
     XSS,
     RunJobs,
     Seeded,
     check,
-    quick_encoder,
     seed,
 )
+from tests.factories import add_member, login, make_user
 
 BASE = "/projects/demo/contamination"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def _flag_id(db: Session, project: Project, seeded: Seeded) -> int:
-    flags, _ = contamination.list_flags(db, project, status=None)
+    flags, _ = overviews.list_flags(db, project, status=None)
     [flag] = [f for f in flags if f.example_id == seeded.copied.id]
     return flag.id
 
@@ -47,7 +47,7 @@ def test_overview_shows_counts_flags_and_the_run_form(
     run_jobs: RunJobs,
 ) -> None:  # fmt: skip
     seeded, flag_id = _ready(db, project, engineer, tmp_path, run_jobs)
-    flag = contamination.get_flag(db, project, flag_id)
+    flag = flag_service.get_flag(db, project, flag_id)
     flag.cosine = None  # as when the embedding model is off: shown as a dash
     db.commit()
     token = login(client, engineer.email)
@@ -140,7 +140,7 @@ def test_dismiss_form_needs_a_reason_and_csrf(
     done = client.post(url, data={"reason": reason, "csrf_token": token}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == f"{BASE}/flags/{flag_id}"
     db.expire_all()
-    flag = contamination.get_flag(db, project, flag_id)
+    flag = flag_service.get_flag(db, project, flag_id)
     assert flag.status is FlagStatus.dismissed and flag.reason == reason
     assert flag.resolved_by_id == reviewer.id
     page = client.get(f"{BASE}/flags/{flag_id}").text

@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.contamination import service as contamination
-from app.contamination.detector import F32, TextEncoder
 from app.evalsets import service as evalsets
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.models import EvalSet, Example, ItemStatus, PreferencePair, Project, Role, User
-from tests.conftest import SHARED_DATA, add_member, bearer, make_user
+from tests.factories import SHARED_DATA, add_member, bearer, make_user
 
 API = "/api/projects/demo/contamination"
 MMLU = SHARED_DATA / "mmlu_sociology_test.csv"
@@ -46,39 +43,6 @@ def _question(row: int) -> str:
 
 COPIED = _question(22)  # 30 words, about Metropolitan Statistical Areas
 PAIR_COPIED = _question(18)  # 22 words, about former slaves migrating to cities
-
-
-class MemoEncoder:
-    """The real encoder, remembering every text's vector for the rest of the test session."""
-
-    def __init__(self, inner: TextEncoder) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.seen: dict[str, F32] = {}
-
-    def encode(self, texts: Sequence[str]) -> F32:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.seen))
-        if missing:
-            for text, vector in zip(missing, self.inner.encode(missing), strict=True):
-                self.seen[text] = vector
-        if not texts:
-            return self.inner.encode([])
-        return np.stack([self.seen[t] for t in texts])
-
-
-_memo: list[MemoEncoder] = []
-
-
-def memo_encoder() -> TextEncoder:
-    if not _memo:
-        _memo.append(MemoEncoder(contamination.get_text_encoder()))
-    return _memo[0]
-
-
-@pytest.fixture(autouse=True)
-def quick_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    memo = memo_encoder()
-    monkeypatch.setattr(contamination, "get_text_encoder", lambda: memo)
 
 
 @dataclass

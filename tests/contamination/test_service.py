@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.contamination import flags as flag_service
+from app.contamination import overview as overviews
 from app.contamination import service
 from app.errors import Invalid
 from app.evalsets import service as evalsets
@@ -35,7 +37,7 @@ from app.models import (
     Revision,
     User,
 )
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 MMLU = SHARED_DATA / "mmlu_sociology_test.csv"
 RunJobs = Callable[[], list[int]]
@@ -132,10 +134,10 @@ def test_a_second_check_touches_nothing_and_an_edit_rechecks_one_item(
                     ExampleUpdate(version=example.version, messages=clean))  # fmt: skip
     db.commit()
     run_jobs()
-    latest = service.overview(db, project).runs[0]
+    latest = overviews.overview(db, project).runs[0]
     assert latest.total == 1 and latest.finished_at is not None
     assert db.scalar(select(func.count()).select_from(ContaminationFlag)) == 0
-    assert service.overview(db, project).changed_since == 0
+    assert overviews.overview(db, project).changed_since == 0
 
 
 def test_dismissal_is_audited_and_sticks_until_the_text_changes(
@@ -144,8 +146,8 @@ def test_dismissal_is_audited_and_sticks_until_the_text_changes(
     _check(db, project, engineer, run_jobs)
     flag = db.scalars(select(ContaminationFlag)).one()
     with pytest.raises(Invalid):
-        service.dismiss(db, project, flag.id, engineer, "  ")
-    service.dismiss(db, project, flag.id, engineer, "our own paraphrase, licensed")
+        flag_service.dismiss(db, project, flag.id, engineer, "  ")
+    flag_service.dismiss(db, project, flag.id, engineer, "our own paraphrase, licensed")
     db.commit()
     assert flag.status is FlagStatus.dismissed and flag.resolved_by_id == engineer.id
     audit = db.scalars(select(Revision).where(Revision.action == "contamination_dismiss")).one()
@@ -161,7 +163,7 @@ def test_drop_rejects_the_item(
 ) -> None:
     _check(db, project, engineer, run_jobs)
     flag = db.scalars(select(ContaminationFlag)).one()
-    service.drop_item(db, project, flag.id, engineer)
+    flag_service.drop_item(db, project, flag.id, engineer)
     db.commit()
     assert db.get(Example, setup["copied"]).status is ItemStatus.rejected  # type: ignore[union-attr]
     assert flag.status is FlagStatus.dropped
@@ -170,10 +172,10 @@ def test_drop_rejects_the_item(
 def test_overview_counts(
     db: Session, project: Project, engineer: User, setup: dict[str, int], run_jobs: RunJobs
 ) -> None:
-    before = service.overview(db, project)
+    before = overviews.overview(db, project)
     assert before.changed_since == 61 and before.last_run is None
     _check(db, project, engineer, run_jobs)
-    view = service.overview(db, project)
+    view = overviews.overview(db, project)
     assert view.examples == 61 and view.changed_since == 0 and view.open_flags == 1
     (one,) = view.sets
     assert one.checked_examples == 61 and one.open_by_method["minhash"] == 1
@@ -236,8 +238,8 @@ def test_a_failed_chunk_job_marks_the_run_as_failed(
     monkeypatch.setattr(service, "prepare_chunk", broken)
     run = _check(db, project, engineer, run_jobs)
     assert run.finished_at is None
-    assert service.run_failure(db, run) == "the eval index is unreadable"
-    view = service.overview(db, project)
+    assert flag_service.run_failure(db, run) == "the eval index is unreadable"
+    view = overviews.overview(db, project)
     assert view.running is None and view.failures == {run.id: "the eval index is unreadable"}
 
 
@@ -254,5 +256,5 @@ def test_an_import_queues_a_check_of_the_new_items(
     start_import(db, project, engineer, path, "more.jsonl", ImportOptions())
     db.commit()
     run_jobs()
-    latest = service.overview(db, project).runs[0]
+    latest = overviews.overview(db, project).runs[0]
     assert latest.total == 1 and latest.finished_at is not None and latest.flags == 1

@@ -13,8 +13,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Example, ItemStatus, LabelState, PreferencePair, Project, Role, User
-from tests.conftest import add_member, bearer, login
-from tests.dashboard.seed import ESCAPED, XSS, example, label, member, pair, raw_user
+from tests.factories import (
+    ESCAPED,
+    XSS,
+    add_member,
+    bearer,
+    label_item,
+    login,
+    make_example,
+    make_member,
+    make_pair,
+    raw_user,
+)
 
 PAGE = "/projects/demo/agreement"
 API = "/api/projects/demo/agreement"
@@ -48,22 +58,22 @@ class Seeded:
 
 
 def seed(db: Session, project: Project) -> Seeded:
-    users = [member(db, project, f"{name}@example.com") for name in ("a", "b", "c")]
-    examples = [example(db, project, status=ItemStatus.submitted) for _ in RATINGS]
+    users = [make_member(db, project, f"{name}@example.com") for name in ("a", "b", "c")]
+    examples = [make_example(db, project, status=ItemStatus.submitted) for _ in RATINGS]
     for item, row in zip(examples, RATINGS, strict=True):
         for user, rating in zip(users, row, strict=True):
             if rating is not None:
                 returned = item is examples[7] and user is users[0]
                 state = LabelState.returned if returned else LabelState.submitted
-                label(db, item, user, rating=rating, state=state)
-    label(db, examples[6], users[1], state=LabelState.draft, rating=5)
-    label(db, examples[4], users[2], state=LabelState.skipped, rating=1)
-    pairs = [pair(db, project, status=ItemStatus.submitted) for _ in PREFERENCES]
+                label_item(db, item, user, rating=rating, state=state)
+    label_item(db, examples[6], users[1], state=LabelState.draft, rating=5)
+    label_item(db, examples[4], users[2], state=LabelState.skipped, rating=1)
+    pairs = [make_pair(db, project, status=ItemStatus.submitted) for _ in PREFERENCES]
     for item, (a, b) in zip(pairs, PREFERENCES, strict=True):
-        label(db, item, users[0], preference=a)
-        label(db, item, users[1], preference=b)
-    label(db, pairs[0], users[2], preference="chosen")
-    label(db, pairs[1], users[2], preference="rejected")
+        label_item(db, item, users[0], preference=a)
+        label_item(db, item, users[1], preference=b)
+    label_item(db, pairs[0], users[2], preference="chosen")
+    label_item(db, pairs[1], users[2], preference="rejected")
     db.commit()
     return Seeded(users, examples, pairs)
 
@@ -146,8 +156,8 @@ def test_disagreements_link_to_the_review_view(
 def test_nothing_to_measure_yet(
     client: TestClient, db: Session, engineer: User, project: Project
 ) -> None:
-    ann = member(db, project, "a@example.com")
-    label(db, example(db, project), ann, rating=4)
+    ann = make_member(db, project, "a@example.com")
+    label_item(db, make_example(db, project), ann, rating=4)
     db.commit()
     login(client, engineer.email)
     html = client.get(PAGE).text
@@ -166,9 +176,9 @@ def test_annotators_read_it_and_user_text_is_escaped(
     other = raw_user(db, "other@example.com")
     for user in (odd, other, annotator):
         add_member(db, project, user, Role.annotator)
-    item = pair(db, project)
-    label(db, item, odd, preference="chosen", rating=1)
-    label(db, item, other, preference="tie", rating=5)
+    item = make_pair(db, project)
+    label_item(db, item, odd, preference="chosen", rating=1)
+    label_item(db, item, other, preference="tie", rating=5)
     db.commit()
     login(client, annotator.email)
     page = client.get(PAGE)

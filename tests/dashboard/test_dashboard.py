@@ -12,8 +12,18 @@ from sqlalchemy.orm import Session
 
 from app.dashboard import service
 from app.models import ItemStatus, LabelState, Project, Role, Source, User
-from tests.conftest import add_member, bearer, login
-from tests.dashboard.seed import ESCAPED, XSS, example, label, member, pair, raw_user
+from tests.factories import (
+    ESCAPED,
+    XSS,
+    add_member,
+    bearer,
+    label_item,
+    login,
+    make_example,
+    make_member,
+    make_pair,
+    raw_user,
+)
 
 PAGE = "/projects/demo/dashboard"
 API = "/api/projects/demo/dashboard"
@@ -23,10 +33,12 @@ def seed_items(db: Session, project: Project) -> None:
     for status, n in ((ItemStatus.draft, 3), (ItemStatus.submitted, 2), (ItemStatus.approved, 4),
                       (ItemStatus.rejected, 1), (ItemStatus.needs_revision, 1)):  # fmt: skip
         for i in range(n):
-            example(db, project, status=status, source=Source.human if i % 2 else Source.imported)
+            make_example(
+                db, project, status=status, source=Source.human if i % 2 else Source.imported
+            )
     for status in (ItemStatus.draft, ItemStatus.approved, ItemStatus.approved):
-        pair(db, project, status=status, source=Source.synthetic)
-    pair(db, project, status=ItemStatus.needs_revision, source=Source.human)
+        make_pair(db, project, status=status, source=Source.synthetic)
+    make_pair(db, project, status=ItemStatus.needs_revision, source=Source.human)
     db.commit()
 
 
@@ -73,9 +85,9 @@ def test_counts_and_json_match_the_seeded_rows(
 def test_real_data_warning_appears_under_twenty_percent_and_goes_away(
     client: TestClient, db: Session, engineer: User, project: Project
 ) -> None:
-    example(db, project, source=Source.human)
+    make_example(db, project, source=Source.human)
     for _ in range(5):
-        example(db, project, source=Source.synthetic)
+        make_example(db, project, source=Source.synthetic)
     db.commit()
     headers = bearer(client, db, engineer)
     data = client.get(API, headers=headers).json()
@@ -88,20 +100,20 @@ def test_real_data_warning_appears_under_twenty_percent_and_goes_away(
     assert "16.6% of the examples are real" in html
 
     # one more real example: 2 of 7 (28.6 %) is above the floor
-    example(db, project, source=Source.imported)
+    make_example(db, project, source=Source.imported)
     db.commit()
     assert client.get(API, headers=headers).json()["warnings"] == []
     assert "real-share-warning" not in client.get(PAGE).text
 
     # exactly 20 % is not under the floor; just under it is (and is not rounded up to 20 %)
     for _ in range(3):
-        example(db, project, source=Source.synthetic)
+        make_example(db, project, source=Source.synthetic)
     db.commit()
     assert client.get(API, headers=headers).json()["examples"]["real_share"] == 0.2
     assert client.get(API, headers=headers).json()["warnings"] == []
     for _ in range(5):
-        example(db, project, source=Source.synthetic)
-    example(db, project, source=Source.human)
+        make_example(db, project, source=Source.synthetic)
+    make_example(db, project, source=Source.human)
     db.commit()  # 3 real of 16 = 18.75 %
     [warning] = client.get(API, headers=headers).json()["warnings"]
     assert "Only 18.7% of the examples" in warning
@@ -110,20 +122,20 @@ def test_real_data_warning_appears_under_twenty_percent_and_goes_away(
 def test_median_seconds_and_counts_per_annotator(
     client: TestClient, db: Session, engineer: User, project: Project
 ) -> None:
-    ann = member(db, project, "ann@example.com")
-    bob = member(db, project, "bob@example.com")
-    items = [example(db, project, status=ItemStatus.submitted) for _ in range(8)]
+    ann = make_member(db, project, "ann@example.com")
+    bob = make_member(db, project, "bob@example.com")
+    items = [make_example(db, project, status=ItemStatus.submitted) for _ in range(8)]
     # ann: 10, 30, 20 submitted -> 20; a skipped label's time does not count
     for item, seconds in zip(items, (10.0, 30.0, 20.0), strict=False):
-        label(db, item, ann, rating=3, seconds=seconds)
-    label(db, items[3], ann, state=LabelState.skipped, seconds=500.0)
-    label(db, items[4], ann, state=LabelState.discarded)
+        label_item(db, item, ann, rating=3, seconds=seconds)
+    label_item(db, items[3], ann, state=LabelState.skipped, seconds=500.0)
+    label_item(db, items[4], ann, state=LabelState.discarded)
     # bob: 5, 15, 40 submitted and 100 returned (submitted, then sent back) -> 27.5;
     # a label without a time is left out
     for item, seconds in zip(items[:4], (5.0, 15.0, 40.0, None), strict=True):
-        label(db, item, bob, rating=4, seconds=seconds)
-    label(db, items[4], bob, state=LabelState.returned, seconds=100.0)
-    label(db, items[5], bob, state=LabelState.draft)
+        label_item(db, item, bob, rating=4, seconds=seconds)
+    label_item(db, items[4], bob, state=LabelState.returned, seconds=100.0)
+    label_item(db, items[5], bob, state=LabelState.draft)
     db.commit()
 
     figures = service.dashboard(db, project)
@@ -148,16 +160,18 @@ def test_median_seconds_and_counts_per_annotator(
 def test_rating_histograms_from_labels_and_from_items(
     client: TestClient, db: Session, engineer: User, project: Project
 ) -> None:
-    ann = member(db, project, "ann@example.com")
-    bob = member(db, project, "bob@example.com")
-    rated = [example(db, project, status=ItemStatus.submitted, rating=r) for r in (5, 5, 4, 1)]
-    example(db, project, rating=7)  # imported out of range: counted apart
+    ann = make_member(db, project, "ann@example.com")
+    bob = make_member(db, project, "bob@example.com")
+    rated = [make_example(db, project, status=ItemStatus.submitted, rating=r) for r in (5, 5, 4, 1)]
+    make_example(db, project, rating=7)  # imported out of range: counted apart
     for item, (a, b) in zip(rated, ((5, 5), (5, 4), (4, 4), (1, 2)), strict=True):
-        label(db, item, ann, rating=a)
-        label(db, item, bob, rating=b)
-    label(db, rated[0], member(db, project, "cat@example.com"), state=LabelState.draft, rating=1)
-    p = pair(db, project, rating=3)
-    label(db, p, ann, rating=2, preference="chosen")
+        label_item(db, item, ann, rating=a)
+        label_item(db, item, bob, rating=b)
+    label_item(
+        db, rated[0], make_member(db, project, "cat@example.com"), state=LabelState.draft, rating=1
+    )
+    p = make_pair(db, project, rating=3)
+    label_item(db, p, ann, rating=2, preference="chosen")
     db.commit()
 
     data = client.get(API, headers=bearer(client, db, engineer)).json()
@@ -181,7 +195,7 @@ def test_rating_histograms_from_labels_and_from_items(
 def test_one_query_per_chart_whatever_the_number_of_items(
     db: Session, engineer: User, project: Project
 ) -> None:
-    ann = member(db, project, "ann@example.com")
+    ann = make_member(db, project, "ann@example.com")
 
     def count_statements() -> int:
         seen: list[str] = []
@@ -198,13 +212,13 @@ def test_one_query_per_chart_whatever_the_number_of_items(
         return len(seen)
 
     for i in range(3):
-        label(db, example(db, project, rating=3), ann, rating=3, seconds=float(i))
+        label_item(db, make_example(db, project, rating=3), ann, rating=3, seconds=float(i))
     db.commit()
     few = count_statements()
     for i in range(40):
-        item = example(db, project, rating=i % 5 + 1, source=Source.synthetic)
-        label(db, item, ann, rating=i % 5 + 1, seconds=float(i))
-        pair(db, project)
+        item = make_example(db, project, rating=i % 5 + 1, source=Source.synthetic)
+        label_item(db, item, ann, rating=i % 5 + 1, seconds=float(i))
+        make_pair(db, project)
     db.commit()
     assert count_statements() == few
     assert few <= 12
@@ -216,7 +230,7 @@ def test_members_see_it_others_get_404_and_user_text_is_escaped(
     project.name = XSS
     odd = raw_user(db, f"{XSS}@example.com")
     add_member(db, project, odd, Role.annotator)
-    label(db, example(db, project), odd, rating=2, seconds=3.0)
+    label_item(db, make_example(db, project), odd, rating=2, seconds=3.0)
     db.commit()
     login(client, annotator.email)
     assert client.get(PAGE).status_code == 404

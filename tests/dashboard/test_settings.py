@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Project, Role, User
 from app.projects.pages import split_tags
-from tests.conftest import add_member, login, make_user
-from tests.dashboard.seed import ESCAPED, XSS
+from tests.factories import ESCAPED, XSS, add_member, login, make_user
 
 PAGE = "/projects/demo/settings"
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from app.contamination.itemtext import message_text
 from app.diversity.clusters import kmeans
 from app.diversity.scores import DiversityState, dataset_metrics, score
 from app.diversity.subset import max_similarity_within, quality_order
 from app.diversity.vendi import vendi_score
 from app.embeddings.encoder import get_encoder
-from tests.conftest import SHARED_DATA
+from app.text.itemtext import message_text
+from tests.factories import SHARED_DATA
 
 BASE = 1200
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 ITEM_KEYS = {"train_index", "nn", "nn_similarity", "novelty", "cluster", "cluster_similarity",
              "duplicate_group", "chars", "words", "turns", "x", "y"}  # fmt: skip

@@ -12,11 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Example, ItemStatus, Project, Role, Selection, User
-from tests.conftest import add_member, login, make_user
-from tests.contamination.test_router import (  # noqa: F401 - quick_encoder is an autouse fixture
-    quick_encoder,
-)
 from tests.diversity.test_router import XSS, RunJobs, Seeded, scored, seed
+from tests.factories import add_member, login, make_user
 
 BASE = "/projects/demo/diversity"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

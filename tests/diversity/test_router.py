@@ -35,10 +35,7 @@ from app.models import (
 )
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
-from tests.conftest import SHARED_DATA, add_member, bearer, login, make_user
-from tests.contamination.test_router import (  # noqa: F401 - quick_encoder is an autouse fixture
-    quick_encoder,
-)
+from tests.factories import SHARED_DATA, add_member, bearer, login, make_user
 
 API = "/api/projects/demo/diversity"
 XSS = "<script>alert(1)</script>"

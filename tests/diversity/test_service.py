@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.diversity import service
+from app.diversity import actions, service
 from app.errors import Invalid
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
@@ -28,7 +28,7 @@ from app.models import (
     SelectionItem,
     User,
 )
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 RunJobs = Callable[[], list[int]]
 
@@ -67,7 +67,7 @@ def test_run_embeds_in_chunks_and_scores_every_item(
     assert run.finished_at is not None and run.phase == "done" and run.failed is None
     assert db.scalar(select(func.count()).where(Job.kind == service.EMBED_JOB)) == 3
     assert db.scalar(select(func.count()).where(Job.kind == service.SCORE_JOB)) == 1
-    scores = service.scores_of(db, run)
+    scores = actions.scores_of(db, run)
     assert len(scores) == len(items)
     assert run.metrics is not None and run.metrics["n_items"] == len(items)
     assert run.metrics["vendi_score"] > 1
@@ -108,13 +108,13 @@ def test_diverse_subset_and_discarding_duplicates(
     run_jobs()
     db.refresh(run)
     with pytest.raises(Invalid, match=r"between 0\.6 and 1"):
-        service.save_subset(db, project, engineer, run, name="too low", tau=0.5)
-    selection = service.save_subset(db, project, engineer, run, name="diverse", tau=0.6)
+        actions.save_subset(db, project, engineer, run, name="too low", tau=0.5)
+    selection = actions.save_subset(db, project, engineer, run, name="diverse", tau=0.6)
     db.commit()
     kept = db.scalar(select(func.count()).where(SelectionItem.selection_id == selection.id))
     assert 0 < kept < len(items)
     assert selection.params["kept"] == kept
-    rejected = service.discard_duplicates(db, project, engineer, run)
+    rejected = actions.discard_duplicates(db, project, engineer, run)
     db.commit()
     assert rejected >= 1
     assert db.scalar(select(func.count()).where(Example.status == ItemStatus.rejected)) == rejected

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.evalsets import service
 from app.models import EvalSet, Project, Role, User
-from tests.conftest import SHARED_DATA, add_member, login
+from tests.factories import SHARED_DATA, add_member, login
 
 LIST = "/projects/demo/eval-sets"
 HUMANEVAL = SHARED_DATA / "humaneval.jsonl.gz"

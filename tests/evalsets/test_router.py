@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Job, Project, Role, User
-from tests.conftest import SHARED_DATA, RecordingDispatcher, add_member, bearer, login
+from tests.factories import SHARED_DATA, RecordingDispatcher, add_member, bearer, login
 
 BASE = "/api/projects/demo/eval-sets"
 HUMANEVAL = SHARED_DATA / "humaneval.jsonl.gz"

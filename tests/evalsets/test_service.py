@@ -15,7 +15,7 @@ from app.errors import Conflict, Invalid
 from app.evalsets import service
 from app.evalsets.reader import read_eval_file
 from app.models import EvalItem, EvalSet, Job, JobState, Project, User
-from tests.conftest import SHARED_DATA, RecordingDispatcher
+from tests.factories import SHARED_DATA, RecordingDispatcher
 
 HUMANEVAL = SHARED_DATA / "humaneval.jsonl.gz"
 MMLU = SHARED_DATA / "mmlu_sociology_test.csv"

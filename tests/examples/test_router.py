@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.models import Project, Revision, User
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def _seed(db: Session, project: Project, tmp_path: Path, n: int = 30) -> None:
@@ -111,7 +111,7 @@ def test_text_search_count_stops_at_the_cap(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from app.examples import listing
+    from app.items import listing
 
     _seed(db, project, tmp_path, n=30)
     monkeypatch.setattr(listing, "COUNT_CAP", 5)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from app.exports import chat_templates
+from app.exports import chat_templates, template_inputs
 from app.exports.chat_templates import (
     BUILTIN,
     ChatTemplate,
@@ -28,8 +28,8 @@ from app.exports.chat_templates import (
 from app.exports.fast_render import RENDERERS, render_fast
 from app.formats.records import PairRecord, RecordInvalid
 from app.formats.shapes import parse_record
-from tests.conftest import SHARED_DATA
 from tests.exports.test_chat_templates import reference
+from tests.factories import SHARED_DATA
 
 Messages = list[dict[str, Any]]
 Outcome = tuple[str, Rendered | str]
@@ -363,9 +363,9 @@ def test_sample_against_transformers():
             if kind != "ok" or not is_plain_conversation(messages):
                 continue
             assert isinstance(rendered, Rendered)
-            chat = chat_templates._normalise(template, messages)
+            chat = template_inputs.normalise(template, messages)
             if rendered.folded_system:
-                chat = chat_templates._fold_system(template, chat)
+                chat = template_inputs.fold_system(template, chat)
             assert rendered.text == reference(template, chat)
             checked += 1
             if checked == 15:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.models import ItemStatus, Project, Role, User
-from tests.conftest import SHARED_DATA, add_member, bearer, login
+from tests.factories import SHARED_DATA, add_member, bearer, login
 
 
 def _seed(db: Session, project: Project) -> None:

@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.examples import service as examples
-from app.examples.schemas import ExampleUpdate, ListFilter
+from app.examples.schemas import ExampleUpdate
 from app.exports import service
 from app.exports.schemas import ExportCreate
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
+from app.items.schemas import ListFilter
 from app.models import ItemStatus, Project, User
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 ALPACA = SHARED_DATA / "alpaca_5000.json"
 HH = SHARED_DATA / "hh_rlhf_harmless_test.jsonl.gz"

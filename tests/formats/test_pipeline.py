@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.formats import ExampleRecord, PairRecord, ParsedRow, open_records, parse_file
-
-from .helpers import SHARED_DATA, alpaca, write_jsonl
+from tests.factories import SHARED_DATA, alpaca, write_jsonl
 
 
 def parse_path(path: Path, fmt: str | None = None) -> list[ParsedRow]:

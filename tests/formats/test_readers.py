@@ -12,8 +12,7 @@ import pytest
 
 from app.formats import FileFormatError, RecordSource, RowError, json_sources, open_records
 from app.formats.source_base import CHUNK_SIZE
-
-from .helpers import alpaca, write_jsonl
+from tests.factories import alpaca, write_jsonl
 
 
 def read_all(path: Path) -> tuple[RecordSource, list[tuple[int, dict[str, Any] | RowError]]]:

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Project, User
-from tests.conftest import SHARED_DATA, bearer
+from tests.factories import SHARED_DATA, bearer
 
 
 def test_upload_runs_as_a_job_and_reports_counts(

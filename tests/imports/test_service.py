@@ -14,7 +14,7 @@ from app.errors import Invalid
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.models import Example, ItemStatus, PreferencePair, Project, Source
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 
 ALPACA = SHARED_DATA / "alpaca_5000.json"
 HH = SHARED_DATA / "hh_rlhf_harmless_test.jsonl.gz"

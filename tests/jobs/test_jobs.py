@@ -11,7 +11,7 @@ from app.jobs.registry import register
 from app.jobs.runner import JobContext, run_job
 from app.models import Job, JobState
 from app.models.base import utcnow
-from tests.conftest import RecordingDispatcher
+from tests.factories import RecordingDispatcher
 
 
 @register("test.echo")

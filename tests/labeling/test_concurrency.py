@@ -29,7 +29,7 @@ from app.models.base import utcnow
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
-from tests.labeling.helpers import make_examples
+from tests.factories import make_examples
 
 THREADS = 12
 ITEMS = 30

@@ -29,8 +29,16 @@ from app.models import (
 )
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
-from tests.conftest import add_member, bearer, login, make_user
-from tests.labeling.helpers import conversation, make_example, make_examples, make_pairs
+from tests.factories import (
+    add_member,
+    bearer,
+    conversation,
+    login,
+    make_example,
+    make_examples,
+    make_pairs,
+    make_user,
+)
 
 START = "/projects/demo/label"
 CODE_ANSWER = "Use a loop:\n\n```python\nfor i in range(3):\n    print(i)\n```"

@@ -26,8 +26,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from tests.conftest import add_member, make_user
-from tests.labeling.helpers import make_examples
+from tests.factories import add_member, make_examples, make_user
 
 LEASE = 60
 EX = ItemKind.example

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from app.models import Example, ItemStatus, Label, LabelState, Project, Role, User
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
-from tests.conftest import add_member, bearer, login, make_user
-from tests.labeling.helpers import make_examples, make_pairs
+from tests.factories import add_member, bearer, login, make_examples, make_pairs, make_user
 
 BASE = "/api/projects/demo"
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Role, User
 from app.users import service as users
-from tests.conftest import PASSWORD, login
+from tests.factories import PASSWORD, login
 
 
 def test_token_secret_is_shown_once_and_revoke_works(

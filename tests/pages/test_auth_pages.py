@@ -6,9 +6,9 @@ import re
 
 from fastapi.testclient import TestClient
 
-from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE
 from app.models import User
-from tests.conftest import PASSWORD, login
+from app.web.cookies import CSRF_COOKIE, SESSION_COOKIE
+from tests.factories import PASSWORD, login
 
 CSRF = re.compile(r'name="csrf-token" content="([^"]*)"')
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Project, Role, User
-from tests.conftest import add_member, login
+from tests.factories import add_member, login
 
 RunJobs = Callable[[], list[int]]
 GOOD = [

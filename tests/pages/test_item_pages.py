@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.examples import service as examples
-from app.examples.schemas import ExampleUpdate, ListFilter
+from app.examples.schemas import ExampleUpdate
+from app.items.schemas import ListFilter
 from app.models import Project, Role, User
 from app.pairs import service as pairs
-from tests.conftest import add_member, login, make_user
-from tests.pages.conftest import XSS_PAYLOADS, Importer, chat
+from tests.factories import XSS_PAYLOADS, Importer, add_member, chat, login, make_user
 
 
 def _first_example_id(db: Session, project: Project) -> int:

@@ -7,8 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Project, Role, User
 from app.projects import service as projects
-from tests.conftest import add_member, login
-from tests.pages.conftest import Importer, chat
+from tests.factories import Importer, add_member, chat, login
 
 
 def test_create_project_form_shows_field_error_for_a_bad_slug(

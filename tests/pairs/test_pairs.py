@@ -8,16 +8,18 @@ from sqlalchemy.orm import Session
 
 from app.formats import pair_hash
 from app.models import ItemKind, Label, Preference, Project, Revision, User
-from tests.conftest import bearer
-from tests.review.conftest import Seeder, add_label, chat, examples_of, pair, pairs_of
+from tests.factories import Importer, add_label, bearer, chat, examples_of, pair_record, pairs_of
 
 PAIRS = "/api/projects/demo/pairs"
 
 
 def test_edit_a_pair_with_its_version(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair("Capital of France?", "Paris", "Lyon"), pair("Other", "yes", "no")])
+    seed(
+        project,
+        [pair_record("Capital of France?", "Paris", "Lyon"), pair_record("Other", "yes", "no")],
+    )
     item, other = pairs_of(db, project)
     headers = bearer(client, db, reviewer)
     url = f"{PAIRS}/{item.id}"
@@ -64,9 +66,9 @@ def test_edit_a_pair_with_its_version(
 
 
 def test_annotators_cannot_edit_pairs(
-    client: TestClient, db: Session, project: Project, member: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, member: User, seed: Importer
 ) -> None:
-    seed(project, [pair("p")])
+    seed(project, [pair_record("p")])
     [item] = pairs_of(db, project)
     response = client.patch(
         f"{PAIRS}/{item.id}", json={"version": 1, "rating": 3}, headers=bearer(client, db, member)
@@ -80,9 +82,9 @@ def test_swap_exchanges_the_sides_and_keeps_what_annotators_meant(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
-    seed(project, [pair("Which?", "worse one", "better one")])
+    seed(project, [pair_record("Which?", "worse one", "better one")])
     [item] = pairs_of(db, project)
     label = add_label(db, project, ItemKind.pair, item.id, member, preference=Preference.rejected)
     headers = bearer(client, db, reviewer)
@@ -108,7 +110,7 @@ def test_an_annotator_makes_a_pair_from_an_example(
     db: Session,
     project: Project,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     turns = [
         {"role": "system", "content": "Be terse."},
@@ -158,7 +160,7 @@ def test_an_annotator_makes_a_pair_from_an_example(
 
 
 def test_no_pair_from_an_example_without_a_response(
-    client: TestClient, db: Session, project: Project, member: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, member: User, seed: Importer
 ) -> None:
     seed(project, [{"messages": [{"role": "user", "content": "unanswered"}]}], status="draft")
     seed(project, [chat("answered")])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.review.diff import Line, Segment, diff_lines, diff_snapshots
+from app.items.diff import Line, Segment, diff_lines, diff_snapshots
 
 
 def _turns(*contents: str) -> list[dict[str, str]]:

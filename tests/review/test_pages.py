@@ -14,8 +14,17 @@ from sqlalchemy.orm import Session
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
 from app.models import ItemKind, ItemStatus, LabelState, Preference, Project, Revision, User
-from tests.conftest import bearer, login
-from tests.review.conftest import XSS, Seeder, add_label, chat, examples_of, pair, pairs_of
+from tests.factories import (
+    XSS_PAYLOADS,
+    Importer,
+    add_label,
+    bearer,
+    chat,
+    examples_of,
+    login,
+    pair_record,
+    pairs_of,
+)
 
 
 def _no_raw_payload(page: str) -> None:
@@ -25,10 +34,10 @@ def _no_raw_payload(page: str) -> None:
 
 
 def test_queue_page_lists_and_filters_submitted_items(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
     seed(project, [chat("What is <b>bold</b>?")])
-    seed(project, [pair("Pick a fruit")], source="synthetic")
+    seed(project, [pair_record("Pick a fruit")], source="synthetic")
     seed(project, [chat("still pending")], status="draft")
     token = login(client, reviewer.email)
     assert token
@@ -46,9 +55,9 @@ def test_queue_page_lists_and_filters_submitted_items(
 
 
 def test_review_pages_are_for_reviewers_only(
-    client: TestClient, db: Session, project: Project, member: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, member: User, seed: Importer
 ) -> None:
-    seed(project, [pair("p")])
+    seed(project, [pair_record("p")])
     [item] = pairs_of(db, project)
     login(client, member.email)
     assert client.get("/projects/demo/review").status_code == 403
@@ -62,9 +71,9 @@ def test_pair_review_view_labels_the_sides_and_offers_the_keys(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
-    seed(project, [pair("Shared prompt text", "The chosen text", "The rejected text")])
+    seed(project, [pair_record("Shared prompt text", "The chosen text", "The rejected text")])
     [item] = pairs_of(db, project)
     add_label(
         db,
@@ -98,7 +107,7 @@ def test_approve_from_the_page_and_the_own_work_rule(
     db: Session,
     project: Project,
     reviewer: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("approve me"), chat("edited by the reviewer")])
     first, second = examples_of(db, project)
@@ -146,7 +155,7 @@ def test_example_review_view_shows_labels_and_diffs(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("Explain tides", "The moon pulls the sea.")])
     [item] = examples_of(db, project)
@@ -163,9 +172,9 @@ def test_example_review_view_shows_labels_and_diffs(
 
 
 def test_edit_a_response_in_place_and_the_conflict_view(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair("Greet me", "Hello!", "Go away.")])
+    seed(project, [pair_record("Greet me", "Hello!", "Go away.")])
     [item] = pairs_of(db, project)
     token = login(client, reviewer.email)
     url = f"/projects/demo/review/pair/{item.id}/edit"
@@ -202,9 +211,9 @@ def test_edit_a_response_in_place_and_the_conflict_view(
 
 
 def test_swap_from_the_page(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair("Swap me", "left", "right")])
+    seed(project, [pair_record("Swap me", "left", "right")])
     [item] = pairs_of(db, project)
     token = login(client, reviewer.email)
     response = client.post(
@@ -222,9 +231,9 @@ def test_swap_from_the_page(
 
 
 def test_next_goes_through_the_queue_skipping_own_work(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair(f"p{i}") for i in range(3)])
+    seed(project, [pair_record(f"p{i}") for i in range(3)])
     a, b, c = pairs_of(db, project)
     add_label(db, project, ItemKind.pair, b.id, reviewer, preference=Preference.tie)
     login(client, reviewer.email)
@@ -248,7 +257,7 @@ def test_next_goes_through_the_queue_skipping_own_work(
 
 
 def test_bulk_from_the_page_confirms_the_count(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
     seed(project, [chat(f"bulk {i}") for i in range(3)])
     first = examples_of(db, project)[0]
@@ -281,7 +290,7 @@ def test_bulk_from_the_page_confirms_the_count(
 
 
 def test_create_a_pair_from_an_example_page(
-    client: TestClient, db: Session, project: Project, member: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, member: User, seed: Importer
 ) -> None:
     seed(project, [chat("Tell me a joke", "Why did the chicken cross the road?")])
     [example] = examples_of(db, project)
@@ -319,7 +328,7 @@ def test_detail_pages_show_diffs_and_revert_for_reviewers(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("Question", "Answer one")])
     [item] = examples_of(db, project)
@@ -362,11 +371,11 @@ def test_every_review_page_shows_item_text_as_text(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
-    payload = " ".join(XSS)
+    payload = " ".join(XSS_PAYLOADS)
     seed(project, [chat(payload, payload)])
-    seed(project, [pair(payload, payload, "plain " + XSS[0])])
+    seed(project, [pair_record(payload, payload, "plain " + XSS_PAYLOADS[0])])
     [example] = examples_of(db, project)
     [item] = pairs_of(db, project)
     add_label(
@@ -376,18 +385,24 @@ def test_every_review_page_shows_item_text_as_text(
         item.id,
         member,
         note=payload,
-        tags=[XSS[1]],
+        tags=[XSS_PAYLOADS[1]],
         preference=Preference.tie,
         state=LabelState.submitted,
     )
-    edited = [example.messages[0], {"role": "assistant", "content": payload + " edited " + XSS[1]}]
+    edited = [
+        example.messages[0],
+        {"role": "assistant", "content": payload + " edited " + XSS_PAYLOADS[1]},
+    ]
     examples.update(db, project, example.id, member, ExampleUpdate(version=1, messages=edited))
     db.commit()
     headers = bearer(client, db, reviewer)
     client.patch(
         f"/api/projects/demo/pairs/{item.id}",
         headers=headers,
-        json={"version": 1, "rejected": [{"role": "assistant", "content": XSS[2] + " changed"}]},
+        json={
+            "version": 1,
+            "rejected": [{"role": "assistant", "content": XSS_PAYLOADS[2] + " changed"}],
+        },
     )
     client.post(
         f"/api/projects/demo/review/pair/{item.id}",
@@ -403,7 +418,7 @@ def test_every_review_page_shows_item_text_as_text(
         client.get(f"/projects/demo/pairs/{item.id}"),
         client.post(
             "/projects/demo/review/bulk",
-            data={"csrf_token": token, "action": "reject", "tag": XSS[0]},
+            data={"csrf_token": token, "action": "reject", "tag": XSS_PAYLOADS[0]},
         ),
         client.post(
             f"/projects/demo/review/pair/{item.id}/edit",
@@ -417,6 +432,6 @@ def test_every_review_page_shows_item_text_as_text(
         assert page.status_code in (200, 409), page.text[:300]
         _no_raw_payload(page.text)
     review_view = pages[2].text
-    assert html.escape(XSS[0], quote=False) in review_view
+    assert html.escape(XSS_PAYLOADS[0], quote=False) in review_view
     assert "&lt;img src=x onerror=alert(1)&gt;" in review_view
     assert "hx-disable" in review_view

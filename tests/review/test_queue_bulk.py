@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from app.examples import service as examples
 from app.examples.schemas import ExampleUpdate
 from app.models import ItemKind, ItemStatus, Project, Review, User
-from tests.conftest import bearer
-from tests.review.conftest import Seeder, add_label, chat, examples_of, pair, pairs_of
+from tests.factories import Importer, add_label, bearer, chat, examples_of, pair_record, pairs_of
 
 QUEUE = "/api/projects/demo/review/queue"
 BULK = "/api/projects/demo/review/bulk"
@@ -37,10 +36,10 @@ def test_queue_lists_submitted_items_of_both_kinds_page_by_page(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat(f"question {i}") for i in range(4)])
-    seed(project, [pair(f"prompt {i}") for i in range(3)])
+    seed(project, [pair_record(f"prompt {i}") for i in range(3)])
     seed(project, [chat("pending one")], status="draft")
     ex, pa = examples_of(db, project), pairs_of(db, project)
     examples.update(db, project, ex[0].id, reviewer, ExampleUpdate(version=1, status="approved"))
@@ -66,7 +65,7 @@ def test_queue_filters_by_source_tag_rating_and_annotator(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("synthetic one")], source="synthetic")
     seed(project, [chat("imported one"), chat("imported two")])
@@ -91,10 +90,10 @@ def test_bulk_counts_first_refuses_a_changed_count_and_skips_own_edits(
     db: Session,
     project: Project,
     reviewer: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat(f"bulk {i}") for i in range(4)])
-    seed(project, [pair("not an example")])
+    seed(project, [pair_record("not an example")])
     items = examples_of(db, project)
     examples.update(db, project, items[0].id, reviewer, ExampleUpdate(version=1, rating=3))
     db.commit()
@@ -139,10 +138,10 @@ def test_bulk_counts_first_refuses_a_changed_count_and_skips_own_edits(
 
 
 def test_bulk_reject_decides_own_items_too(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair(f"p{i}") for i in range(3)], source="synthetic")
-    seed(project, [pair("human")], source="human")
+    seed(project, [pair_record(f"p{i}") for i in range(3)], source="synthetic")
+    seed(project, [pair_record("human")], source="human")
     headers = bearer(client, db, reviewer)
     body = {"action": "reject", "filter": {"source": "synthetic"}, "comment": "generator broke"}
     count = client.post(BULK, json=body, headers=headers).json()["count"]

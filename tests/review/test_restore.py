@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.review.restore import Step, fields_at
+from app.items.restore import Step, fields_at
 
 HISTORY = [
     Step(1, None, {"text": "created", "status": "submitted"}),

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.formats import example_hash, pair_hash
 from app.models import ItemStatus, LabelSlot, Project, Revision, User
-from tests.conftest import bearer
-from tests.review.conftest import Seeder, chat, examples_of, pair, pairs_of
+from tests.factories import Importer, bearer, chat, examples_of, pair_record, pairs_of
 
 EXAMPLES = "/api/projects/demo/examples"
 PAIRS = "/api/projects/demo/pairs"
@@ -38,7 +37,7 @@ def test_revert_restores_an_example_and_records_a_revision(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [{"messages": _answer("original")}])
     [item] = examples_of(db, project)
@@ -101,7 +100,7 @@ def test_revert_restores_an_example_and_records_a_revision(
 
 
 def test_revert_refuses_a_revision_of_another_item(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
     seed(project, [chat("a"), chat("b")])
     first, second = examples_of(db, project)
@@ -122,7 +121,7 @@ def test_revert_brings_back_a_rejected_item_without_restoring_an_approval(
     project: Project,
     reviewer: User,
     reviewer2: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("keep me")])
     [item] = examples_of(db, project)
@@ -154,7 +153,7 @@ def test_revert_brings_back_a_rejected_item_without_restoring_an_approval(
 
 
 def test_reverting_to_pending_returns_the_item_to_the_labeling_queue(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
     seed(project, [chat("discarded by mistake")], status="draft")
     [item] = examples_of(db, project)
@@ -174,9 +173,9 @@ def test_reverting_to_pending_returns_the_item_to_the_labeling_queue(
 
 
 def test_revert_a_pair_after_a_swap_and_an_edit(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair("Name a colour", "blue", "the number 7")])
+    seed(project, [pair_record("Name a colour", "blue", "the number 7")])
     [item] = pairs_of(db, project)
     imported_hash = item.content_hash
     headers = bearer(client, db, reviewer)

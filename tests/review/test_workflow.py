@@ -18,8 +18,16 @@ from app.models import (
     Revision,
     User,
 )
-from tests.conftest import bearer
-from tests.review.conftest import Seeder, add_label, chat, examples_of, pair, pairs_of
+from tests.factories import (
+    Importer,
+    add_label,
+    bearer,
+    chat,
+    examples_of,
+    make_user,
+    pair_record,
+    pairs_of,
+)
 
 
 def _decide(
@@ -45,11 +53,11 @@ def test_two_approvals_are_needed_from_two_distinct_reviewers(
     project: Project,
     reviewer: User,
     reviewer2: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     project.approvals_required = 2
     db.commit()
-    seed(project, [pair("Which is better?")])
+    seed(project, [pair_record("Which is better?")])
     [item] = pairs_of(db, project)
     first, second = bearer(client, db, reviewer), bearer(client, db, reviewer2)
 
@@ -80,7 +88,7 @@ def test_a_rejection_resets_the_approval_count(
     project: Project,
     reviewer: User,
     reviewer2: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     project.approvals_required = 2
     db.commit()
@@ -101,7 +109,7 @@ def test_a_reviewer_cannot_approve_their_own_edit(
     project: Project,
     reviewer: User,
     reviewer2: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("What is 2+2?", "5")])
     [item] = examples_of(db, project)
@@ -122,9 +130,9 @@ def test_a_reviewer_cannot_approve_their_own_edit(
 
 
 def test_a_reviewer_cannot_approve_what_they_labeled(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair("Pick one")])
+    seed(project, [pair_record("Pick one")])
     [item] = pairs_of(db, project)
     add_label(db, project, ItemKind.pair, item.id, reviewer)
     status, body = _decide(client, bearer(client, db, reviewer), "pair", item.id, "approve", 1)
@@ -139,7 +147,7 @@ def test_send_back_returns_the_labels_with_the_comment(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     seed(project, [chat("Summarise this")])
     [item] = examples_of(db, project)
@@ -168,7 +176,7 @@ def test_send_back_of_an_unlabeled_item_reopens_its_slots(
     project: Project,
     reviewer: User,
     member: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     project.min_submissions = 2
     db.commit()
@@ -203,9 +211,9 @@ def test_send_back_of_an_unlabeled_item_reopens_its_slots(
 
 
 def test_a_stale_version_is_a_conflict(
-    client: TestClient, db: Session, project: Project, reviewer: User, seed: Seeder
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
 ) -> None:
-    seed(project, [pair("stale?")])
+    seed(project, [pair_record("stale?")])
     [item] = pairs_of(db, project)
     headers = bearer(client, db, reviewer)
     swapped = client.post(
@@ -224,12 +232,11 @@ def test_annotators_cannot_review_and_outsiders_see_nothing(
     project: Project,
     member: User,
     engineer: User,
-    seed: Seeder,
+    seed: Importer,
 ) -> None:
     from app.models import Role
-    from tests.conftest import make_user
 
-    seed(project, [pair("policy")])
+    seed(project, [pair_record("policy")])
     [item] = pairs_of(db, project)
     annotator = bearer(client, db, member)
     assert _decide(client, annotator, "pair", item.id, "approve", 1)[0] == 403

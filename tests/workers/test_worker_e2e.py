@@ -28,7 +28,7 @@ from app.models import Example, Job, JobState, Role
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
-from tests.conftest import ROOT, SHARED_DATA
+from tests.factories import ROOT, SHARED_DATA
 
 pytestmark = pytest.mark.worker
 

@@ -1,5 +1,5 @@
-"""Read model for the diversity pages and API: the scored run, the map's points, clusters and
-near-duplicate groups, each joined with the few item columns they show.
+"""The read side's SQL for the diversity pages and API: the scored run, the map's points,
+clusters and near-duplicate groups, each joined with the few item columns they show.
 
 Built for projects of 50k items: one query per item kind, only the columns shown, and previews
 cut in SQL (the first turns' role and the start of their content) instead of loading whole
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from app.items.kinds import model_for
 from app.models import (
     DiversityRun,
     DiversityScore,
@@ -65,10 +66,6 @@ def item_path(slug: str, kind: ItemKind, item_id: int) -> str:
 # -- previews ----------------------------------------------------------------------------------
 
 
-def _model(kind: ItemKind) -> type[Example] | type[PreferencePair]:
-    return Example if kind is ItemKind.example else PreferencePair
-
-
 def _turns(kind: ItemKind) -> list[ColumnElement[Any]]:
     """Role and content start of the first two turns (the conversation, or a pair's prompt)."""
     column = Example.messages if kind is ItemKind.example else PreferencePair.prompt
@@ -97,7 +94,7 @@ class ItemBrief:
 
 
 def briefs(db: Session, kind: ItemKind, ids: Iterable[int]) -> dict[int, ItemBrief]:
-    model = _model(kind)
+    model = model_for(kind)
     wanted = sorted(set(ids))
     out: dict[int, ItemBrief] = {}
     for start in range(0, len(wanted), _CHUNK):
@@ -137,7 +134,7 @@ def points(db: Session, run: DiversityRun) -> list[dict[str, Any]]:
     S = DiversityScore  # noqa: N806 - a table alias
     found: list[tuple[int, dict[str, Any]]] = []
     for kind in (ItemKind.example, ItemKind.pair):
-        model, item_id = _model(kind), _item_id(kind)
+        model, item_id = model_for(kind), _item_id(kind)
         rows = db.execute(
             select(S.position, item_id, S.x, S.y, S.cluster, S.dup_group, S.nn_sim, S.novelty,
                    model.status, model.source, *_turns(kind))
@@ -175,7 +172,7 @@ def clusters(db: Session, run: DiversityRun) -> list[ClusterView]:
     S = DiversityScore  # noqa: N806
     views: dict[int, ClusterView] = {}
     for kind in (ItemKind.example, ItemKind.pair):
-        model, item_id = _model(kind), _item_id(kind)
+        model, item_id = model_for(kind), _item_id(kind)
         approved = func.sum(case((model.status == ItemStatus.approved, 1), else_=0))
         rows = db.execute(
             select(S.cluster, func.count(), approved)

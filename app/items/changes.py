@@ -1,30 +1,30 @@
-"""Pieces every change to an example or pair shares: the version check (409 with the current
-state), recording the revision, re-checks after a content change, and reverting to a revision."""
+"""Every change to an example or pair goes through here: the version check (409 with the
+current state), recording the revision (the one place a `Revision` is built), status changes,
+the "content changed" announcement and reverting to a revision."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.contamination import service as contamination
-from app.diversity import service as diversity
 from app.errors import Conflict, Invalid, NotFound
-from app.models import (
-    Example,
-    ItemKind,
-    ItemStatus,
-    PreferencePair,
-    Project,
-    Revision,
-    User,
-)
+from app.items import repository
+from app.items.events import content_changed
+from app.items.kinds import Item
+from app.items.restore import Step, fields_at
+from app.models import ItemKind, ItemStatus, Project, Revision, User
 from app.models.base import utcnow
-from app.review import repository
-from app.review.restore import Step, fields_at
 
-Item = Example | PreferencePair
+__all__ = [
+    "add_revision",
+    "check_version",
+    "content_changed",
+    "record",
+    "revert_target",
+    "set_status",
+]
 
 
 def check_version(kind: ItemKind, item: Item, version: int, current: dict[str, Any]) -> None:
@@ -37,6 +37,34 @@ def check_version(kind: ItemKind, item: Item, version: int, current: dict[str, A
         )
 
 
+def add_revision(
+    db: Session,
+    *,
+    project_id: int,
+    kind: ItemKind,
+    item_id: int,
+    version: int,
+    user_id: int | None,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> Revision:
+    """Add a revision row as given. Prefer `record`, which also stamps the item and reads its
+    version; this is for changes made by SQL or batched under one flush."""
+    revision = Revision(
+        project_id=project_id,
+        item_kind=kind.value,
+        item_id=item_id,
+        version=version,
+        user_id=user_id,
+        action=action,
+        before=before,
+        after=after,
+    )
+    db.add(revision)
+    return revision
+
+
 def record(
     db: Session,
     project: Project,
@@ -46,15 +74,18 @@ def record(
     action: str,
     before: dict[str, Any] | None,
     after: dict[str, Any],
+    *,
+    now: datetime | None = None,
 ) -> Revision:
     """Stamp the item, flush (bumps `version`, or raises StaleDataError on a concurrent save)
     and add the revision."""
     item.updated_by_id = user.id
-    item.updated_at = utcnow()
+    item.updated_at = now or utcnow()
     db.flush()
-    revision = Revision(
+    return add_revision(
+        db,
         project_id=project.id,
-        item_kind=kind.value,
+        kind=kind,
         item_id=item.id,
         version=item.version,
         user_id=user.id,
@@ -62,27 +93,15 @@ def record(
         before=before,
         after=after,
     )
-    db.add(revision)
-    return revision
 
 
-def content_changed(
-    db: Session, project: Project, user: User, kind: ItemKind, item_id: int
+def set_status(
+    db: Session, project: Project, kind: ItemKind, item: Item, status: ItemStatus
 ) -> None:
-    """Queue the contamination re-check and the diversity re-score an edit calls for."""
-    contamination.recheck_after_edit(db, project, user, kind, item_id)
-    diversity.rescore_after_edit(db, project, user, kind, item_id)
-
-
-def revisions_of(db: Session, kind: ItemKind, item_id: int) -> list[Revision]:
-    """The item's revisions, newest first."""
-    return list(
-        db.scalars(
-            select(Revision)
-            .where(Revision.item_kind == kind.value, Revision.item_id == item_id)
-            .order_by(Revision.id.desc())
-        )
-    )
+    """Set the status; an item put back to pending (draft) goes back to the labeling queue."""
+    if status is ItemStatus.draft and item.status is not ItemStatus.draft:
+        repository.reopen_slots(db, project.id, kind, item.id, project.min_submissions)
+    item.status = status
 
 
 def revert_target(
@@ -97,7 +116,7 @@ def revert_target(
 ) -> dict[str, Any]:
     """The fields as they were right after (or before) the revision. A restored `approved`
     becomes `submitted`: approvals are given to content by reviewers, never restored."""
-    history = revisions_of(db, kind, item.id)
+    history = repository.revisions_of(db, kind, item.id)
     revision = next((r for r in history if r.id == revision_id), None)
     if revision is None:
         raise NotFound(f"revision {revision_id} is not a revision of {kind.value} {item.id}")
@@ -110,12 +129,3 @@ def revert_target(
     if state.get("status") == ItemStatus.approved.value:
         state["status"] = ItemStatus.submitted.value
     return state
-
-
-def set_status(
-    db: Session, project: Project, kind: ItemKind, item: Item, status: ItemStatus
-) -> None:
-    """Set the status; an item put back to pending (draft) goes back to the labeling queue."""
-    if status is ItemStatus.draft and item.status is not ItemStatus.draft:
-        repository.reopen_slots(db, project.id, kind, item.id, project.min_submissions)
-    item.status = status

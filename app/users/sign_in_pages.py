@@ -8,9 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.auth.policy import Public, SignedIn
-from app.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionCodec
+from app.auth.sessions import SessionCodec
 from app.errors import Forbidden, Unauthorized
 from app.users import service as users
+from app.web.cookies import CSRF_COOKIE, SESSION_COOKIE
 from app.web.deps import SessionDep
 from app.web.pages import cookie_secure, safe_next, set_session_cookie
 from app.web.templating import render

@@ -184,3 +184,16 @@ def jaccard(a: set[int], b: set[int]) -> float:
     if not a and not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+def sets_by_record(grams: Grams, n_records: int) -> list[set[int]]:
+    """Each record's set of n-gram hashes (empty for a record with none)."""
+    out: list[set[int]] = [set() for _ in range(n_records)]
+    if not len(grams.hashes):
+        return out
+    ids, first = np.unique(grams.records, return_index=True)
+    bounds = np.append(first, len(grams.hashes)).tolist()
+    values = grams.hashes.tolist()
+    for k, rec in enumerate(ids.tolist()):
+        out[rec] = set(values[bounds[k] : bounds[k + 1]])
+    return out

@@ -11,10 +11,10 @@ from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, selec
 from sqlalchemy.orm import Session
 
 from app.errors import Invalid
-from app.examples.schemas import ListFilter
+from app.items.kinds import ItemModel
+from app.items.schemas import ListFilter
 from app.models import Example, PreferencePair
 
-Item = type[Example] | type[PreferencePair]
 # A search total above this is reported as COUNT_CAP + 1 ("10,000+"). Larger than the largest
 # page (ListFilter.limit <= 500), so an exact first-page total never reads as capped.
 COUNT_CAP = 10_000
@@ -31,7 +31,7 @@ def _decode(cursor: str) -> str:
         raise Invalid("malformed cursor") from exc
 
 
-def _text_of(model: Item) -> ColumnElement[str]:
+def _text_of(model: ItemModel) -> ColumnElement[str]:
     """The item's conversation as JSON text: search needs no extra column to keep in sync."""
     if model is Example:
         return cast(Example.messages, Text)
@@ -44,7 +44,7 @@ def _text_of(model: Item) -> ColumnElement[str]:
     )
 
 
-def _conditions(db: Session, model: Item, project_id: int, f: ListFilter) -> list[Any]:
+def _conditions(db: Session, model: ItemModel, project_id: int, f: ListFilter) -> list[Any]:
     conds: list[Any] = [model.project_id == project_id]
     if f.status is not None:
         conds.append(model.status == f.status)
@@ -58,7 +58,7 @@ def _conditions(db: Session, model: Item, project_id: int, f: ListFilter) -> lis
     return conds
 
 
-def has_tag(db: Session, model: Item, tag: str, param: str = "tag") -> ColumnElement[bool]:
+def has_tag(db: Session, model: ItemModel, tag: str, param: str = "tag") -> ColumnElement[bool]:
     """The item's JSON tag list holds `tag` (a JSONB containment test on PostgreSQL)."""
     if db.get_bind().dialect.name == "postgresql":
         return model.tags.op("@>")(func.jsonb_build_array(tag))
@@ -69,7 +69,7 @@ def has_tag(db: Session, model: Item, tag: str, param: str = "tag") -> ColumnEle
 
 
 def list_items(
-    db: Session, model: Item, project_id: int, f: ListFilter
+    db: Session, model: ItemModel, project_id: int, f: ListFilter
 ) -> tuple[list[Any], int, str | None]:
     conds = _conditions(db, model, project_id, f)
     query: Select[Any] = select(model).where(*conds)
@@ -114,7 +114,12 @@ def total_is_capped(f: ListFilter, total: int) -> bool:
 
 
 def _total(
-    db: Session, model: Item, conds: list[Any], f: ListFilter, rows: list[Any], cursor: str | None
+    db: Session,
+    model: ItemModel,
+    conds: list[Any],
+    f: ListFilter,
+    rows: list[Any],
+    cursor: str | None,
 ) -> int:
     if f.after is None and cursor is None:
         return len(rows)  # the first page holds every match: no second pass needed

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.items import repository
+from app.items.diff import changed_fields, diff_snapshots
 from app.models import Revision
-from app.review.diff import changed_fields, diff_snapshots
-from app.users import service as users
 
 
 class Authors:
@@ -23,8 +23,7 @@ class Authors:
         if user_id is None:
             return None
         if user_id not in self.emails:
-            found = users.get(self.db, user_id)
-            self.emails[user_id] = found.email if found else f"user {user_id}"
+            self.emails[user_id] = repository.user_email(self.db, user_id) or f"user {user_id}"
         return self.emails[user_id]
 
 
