@@ -4,9 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth import fields
 from app.auth.policy import ProjectAnnotate, ProjectRead, ProjectReview
 from app.examples import listing, service
 from app.examples.schemas import ExampleOut, ExampleUpdate, ListFilter, Page
+from app.models import Role
 from app.pairs import service as pairs
 from app.pairs.schemas import PairFromExample, PairOut
 from app.review.schemas import RevertIn
@@ -37,6 +39,7 @@ def get_example(slug: str, example_id: int, db: SessionDep, access: ProjectRead)
 def update_example(
     slug: str, example_id: int, data: ExampleUpdate, db: SessionDep, access: ProjectAnnotate
 ) -> ExampleOut:
+    fields.require_roles(data, access, rating=Role.reviewer, split=Role.engineer)
     example = service.update(db, access.required_project, example_id, access.required_user, data)
     return ExampleOut.model_validate(example)
 

@@ -81,7 +81,7 @@ def update(
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     if "messages" in changes:
         _set_messages(db, project, example, changes["messages"])
-    for key in ("tags", "rating", "status", "split"):
+    for key in ("tags", "rating", "split"):
         if key in changes:
             setattr(example, key, changes[key])
     after = snapshot(example)
