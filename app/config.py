@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     embedding_model: str | None = None  # a local sentence-transformers dir; default MiniLM
     embedding_precision: Literal["auto", "bf16", "fp32"] = "auto"
     lsh_redis_url: str | None = None  # share the contamination LSH index through Redis
+    # Sign-in throttling (docs/security.md): failures counted per account and per client address
+    # within the window; past the limit each further failure doubles the wait, up to the cap.
+    login_window_s: int = Field(default=900, ge=1)
+    login_max_failures_account: int = Field(default=5, ge=1)
+    login_max_failures_address: int = Field(default=20, ge=1)
+    login_lockout_s: int = Field(default=30, ge=1)
+    login_lockout_max_s: int = Field(default=900, ge=1)
 
     @property
     def embedded(self) -> bool:
