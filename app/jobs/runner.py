@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import public_errors
 from app.db import session_scope
 from app.errors import AppError
 from app.jobs import repository
@@ -124,11 +124,11 @@ def run_job(job_id: int, factory: sessionmaker[Session], heartbeat_s: float = 10
     except JobCancelled:
         return JobState.cancelled
     except AppError as exc:
-        outcome = (JobState.failed, {"error": exc.message, "result": _details(exc)})
+        error = public_errors.scrub_paths(exc.message)
+        outcome = (JobState.failed, {"error": error, "result": _details(exc)})
     except Exception as exc:
         log.exception("job %s (%s) crashed", job_id, ctx.kind)
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        outcome = (JobState.failed, {"error": text})
+        outcome = (JobState.failed, {"error": public_errors.describe(exc)})
     finally:
         beat.stopped.set()
         beat.join()
