@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     import_max_depth: int = Field(default=32, ge=2)  # nesting of objects and arrays
     import_max_rows: int = Field(default=10_000_000, ge=1)  # rows per upload
     import_max_rejects_kept: int = Field(default=10_000, ge=0)  # rows written to a rejects file
+    # Custom chat templates (docs/security.md): per render, and the isolated check's memory.
+    template_timeout_s: float = Field(default=2.0, gt=0)
+    template_max_output_chars: int = Field(default=1_000_000, ge=1000)
+    template_memory_bytes: int = Field(default=1 << 30, ge=64 * 1024**2)
 
     def import_limits(self) -> ImportLimits:
         return ImportLimits(

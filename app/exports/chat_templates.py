@@ -53,7 +53,9 @@ import jinja2.parser
 import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from app.exports import template_limits
 from app.exports.fast_render import RENDERERS, Renderer, render_fast
+from app.exports.template_limits import LimitedEnvironment, TemplateLimitError
 
 __all__ = [
     "BUILTIN",
@@ -69,6 +71,10 @@ __all__ = [
 
 class TemplateError(ValueError):
     """A chat template is unknown, unreadable, broken, or refused the conversation."""
+
+
+class TemplateOverLimit(TemplateError):
+    """The template went past a rendering limit (time, output, recursion: template_limits)."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +264,7 @@ class _TemplateNamespace(jinja2.utils.Namespace):
 
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = LimitedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=[_GenerationTag, jinja2.ext.loopcontrols],
@@ -383,7 +389,8 @@ def _render_text(
 ) -> str:
     compiled = _compile(template)
     try:
-        return compiled.render(
+        return template_limits.render(
+            compiled,
             messages=_alias_reasoning(_plain(messages)),
             tools=_plain(tools),
             documents=None,
@@ -395,6 +402,8 @@ def _render_text(
         raise TemplateError(
             f"chat template {template.name!r} refused the conversation: {exc}"
         ) from exc
+    except TemplateLimitError as exc:
+        raise TemplateOverLimit(f"chat template {template.name!r}: {exc}") from exc
     except (TypeError, ValueError, LookupError, ArithmeticError) as exc:
         raise TemplateError(
             f"chat template {template.name!r} failed on the conversation: "
@@ -552,6 +561,8 @@ def _supports_system(template: ChatTemplate) -> bool:
     ]
     try:
         text = _render_text(template, probe, None, False)
+    except TemplateOverLimit:
+        raise  # a runaway template is refused, not taken for one without a system role
     except TemplateError:
         return False
     return _PROBE_SYSTEM in text

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app import __version__
 from app.contamination.service import export_view
 from app.errors import Conflict, Invalid, NotFound
-from app.exports import repository
+from app.exports import repository, template_limits
 from app.exports.chat_templates import (
     ChatTemplate,
     TemplateError,
@@ -39,6 +39,7 @@ from app.exports.gates import MAX_ITEMS, GateChecker, GateResult, GateStatus
 from app.exports.rows import FORMATS, ExportRowError
 from app.exports.schemas import ExportCreate
 from app.exports.split import Splitter
+from app.exports.template_limits import TemplateLimitError
 from app.exports.tokens import TokenCounter, counter_for
 from app.exports.tool_configs import axolotl_yaml, llamafactory_dataset_info
 from app.jobs import service as jobs
@@ -60,9 +61,10 @@ def new_snapshot(
         raise Invalid(f"unknown format '{data.format}'; use one of: {', '.join(ALL_FORMATS)}")
     params = data.model_dump(mode="json")
     if data.format == TEXT_FORMAT:
-        try:
-            params["template"] = _template_for(params, project.chat_template).name
-        except TemplateError as exc:
+        try:  # a custom template is test-rendered in a child process, never in the request
+            check = template_limits.isolated if params.get("custom_template") else _call
+            params["template"] = check(_template_for, params, project.chat_template).name
+        except (TemplateError, TemplateLimitError) as exc:
             raise Invalid(str(exc)) from exc
     elif data.custom_template is not None:
         raise Invalid("a custom chat template only applies to the text format")
@@ -133,6 +135,10 @@ def preview(
 def _text_of(line: str) -> str | None:
     value = json.loads(line).get("text")
     return value if isinstance(value, str) else None
+
+
+def _call(fn: Callable[..., ChatTemplate], *args: Any) -> ChatTemplate:
+    return fn(*args)
 
 
 def _template_for(params: dict[str, Any], project_default: str) -> ChatTemplate:
