@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.formats.limits import ImportLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRELLIS_", extra="ignore")
@@ -41,6 +43,34 @@ class Settings(BaseSettings):
     embedding_precision: Literal["auto", "bf16", "fp32"] = "auto"
     lsh_redis_url: str | None = None  # share the contamination LSH index through Redis
     training_poll_s: float = Field(default=3.0, gt=0)  # how often workers poll training runs
+    # Sign-in throttling (docs/security.md): failures counted per account and per client address
+    # within the window; past the limit each further failure doubles the wait, up to the cap.
+    login_window_s: int = Field(default=900, ge=1)
+    login_max_failures_account: int = Field(default=5, ge=1)
+    login_max_failures_address: int = Field(default=20, ge=1)
+    login_lockout_s: int = Field(default=30, ge=1)
+    login_lockout_max_s: int = Field(default=900, ge=1)
+    # Import limits (docs/security.md), checked while the file streams.
+    import_max_decompressed_bytes: int = Field(default=20 * 1024**3, ge=1)
+    import_max_line_bytes: int = Field(default=64 * 1024**2, ge=1)  # a JSONL line / JSON record
+    import_max_field_chars: int = Field(default=16 * 1024**2, ge=1)  # one string in a record
+    import_max_depth: int = Field(default=32, ge=2)  # nesting of objects and arrays
+    import_max_rows: int = Field(default=10_000_000, ge=1)  # rows per upload
+    import_max_rejects_kept: int = Field(default=10_000, ge=0)  # rows written to a rejects file
+    # Custom chat templates (docs/security.md): per render, and the isolated check's memory.
+    template_timeout_s: float = Field(default=2.0, gt=0)
+    template_max_output_chars: int = Field(default=1_000_000, ge=1000)
+    template_memory_bytes: int = Field(default=1 << 30, ge=64 * 1024**2)
+
+    def import_limits(self) -> ImportLimits:
+        return ImportLimits(
+            max_decompressed_bytes=self.import_max_decompressed_bytes,
+            max_line_bytes=self.import_max_line_bytes,
+            max_field_chars=self.import_max_field_chars,
+            max_depth=self.import_max_depth,
+            max_rows=self.import_max_rows,
+            max_rejects_kept=self.import_max_rejects_kept,
+        )
 
     @property
     def embedded(self) -> bool:

@@ -14,7 +14,7 @@ from app import __version__
 from app.auth.sessions import SessionCodec
 from app.config import Settings, get_settings
 from app.db import get_session_factory
-from app.web import errors, unavailable
+from app.web import errors, input_guard, unavailable
 from app.web.limits import BodySizeLimit
 from app.web.security_headers import SecurityHeaders
 from app.web.templating import STATIC_DIR
@@ -100,6 +100,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     errors.install(app)
     unavailable.install(app)
+    input_guard.install(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_max_bytes)
     return app

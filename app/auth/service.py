@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from fastapi import Request
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,7 @@ def authenticate(db: Session, request: Request, *, project_slug: str | None = No
     data = codec.load(request.cookies.get(SESSION_COOKIE))
     if data is not None and project_slug is not None:
         user, project, role = repository.user_project_and_role(db, data.user_id, project_slug)
-        if user is not None and user.active:
+        if live(user, data.generation):
             role = _effective_role(user, project, role)
             # A project the caller has no role in stays unknown (even to the error page).
             visible = project if role is not None else None
@@ -44,11 +46,22 @@ def authenticate(db: Session, request: Request, *, project_slug: str | None = No
                           project_role=role)  # fmt: skip
     elif data is not None:
         user = db.get(User, data.user_id)
-        if user is not None and user.active:
+        if live(user, data.generation):
             return Access(user=user, via="session", csrf=data.csrf)
     return Access(
         user=None, via="anonymous", csrf=codec.load_anonymous(request.cookies.get(CSRF_COOKIE))
     )
+
+
+def live(user: User | None, generation: int) -> TypeGuard[User]:
+    """A session cookie still counts: its user is active and it was issued in the user's
+    current session generation (logout and password changes move the generation on)."""
+    return user is not None and user.active and user.session_generation == generation
+
+
+def end_sessions(db: Session, user: User) -> None:
+    """Revoke every browser session of `user` (API tokens are revoked one by one)."""
+    repository.bump_session_generation(db, user)
 
 
 def project_access(db: Session, user: User, slug: str) -> tuple[Project | None, Role | None]:

@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 class SessionData:
     user_id: int
     csrf: str
+    generation: int = 0  # the user's session generation when the cookie was issued
 
 
 class SessionCodec:
@@ -20,9 +21,10 @@ class SessionCodec:
         self._anonymous = URLSafeTimedSerializer(secret_key, salt="trellis.csrf")
         self.max_age_s = max_age_s
 
-    def new(self, user_id: int) -> tuple[str, SessionData]:
-        data = SessionData(user_id=user_id, csrf=secrets.token_urlsafe(32))
-        return self._serializer.dumps({"uid": data.user_id, "csrf": data.csrf}), data
+    def new(self, user_id: int, generation: int = 0) -> tuple[str, SessionData]:
+        data = SessionData(user_id=user_id, csrf=secrets.token_urlsafe(32), generation=generation)
+        payload = {"uid": data.user_id, "csrf": data.csrf, "gen": generation}
+        return self._serializer.dumps(payload), data
 
     def load(self, cookie: str | None) -> SessionData | None:
         if not cookie:
@@ -33,7 +35,10 @@ class SessionCodec:
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("uid"), int):
             return None
-        return SessionData(user_id=raw["uid"], csrf=str(raw.get("csrf", "")))
+        generation = raw.get("gen", 0)
+        if not isinstance(generation, int):
+            return None
+        return SessionData(user_id=raw["uid"], csrf=str(raw.get("csrf", "")), generation=generation)
 
     def new_anonymous(self) -> tuple[str, str]:
         """(cookie value, token) for a visitor without a session."""

@@ -4,11 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth import fields
 from app.auth.policy import ProjectAnnotate, ProjectRead, ProjectReview
 from app.examples import service
 from app.examples.schemas import ExampleOut, ExampleUpdate
 from app.items import listing
 from app.items.schemas import ListFilter, Page, RevertIn
+from app.models import Role
 from app.pairs import service as pairs
 from app.pairs.schemas import PairFromExample, PairOut
 from app.web.deps import SessionDep
@@ -38,6 +40,7 @@ def get_example(slug: str, example_id: int, db: SessionDep, access: ProjectRead)
 def update_example(
     slug: str, example_id: int, data: ExampleUpdate, db: SessionDep, access: ProjectAnnotate
 ) -> ExampleOut:
+    fields.require_roles(data, access, rating=Role.reviewer, split=Role.engineer)
     example = service.update(db, access.required_project, example_id, access.required_user, data)
     return ExampleOut.model_validate(example)
 

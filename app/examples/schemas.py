@@ -27,9 +27,10 @@ class ExampleOut(BaseModel):
 
 
 class ExampleUpdate(BaseModel):
+    # Unknown fields are refused, not ignored: `status` changes only through labeling and review.
+    model_config = ConfigDict(extra="forbid")
     version: int = Field(description="the version you edited; a newer one answers 409")
     messages: list[dict[str, Any]] | None = None
     tags: list[str] | None = None
-    rating: int | None = Field(default=None, ge=1, le=5)
-    status: ItemStatus | None = None
-    split: str | None = Field(default=None, max_length=32)
+    rating: int | None = Field(default=None, ge=1, le=5, description="reviewers and above")
+    split: str | None = Field(default=None, max_length=32, description="engineers and above")

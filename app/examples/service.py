@@ -62,7 +62,7 @@ def update(
     edits = data.model_dump(exclude_unset=True, exclude={"version"})
     if "messages" in edits:
         _set_messages(db, project, example, edits["messages"])
-    for key in ("tags", "rating", "status", "split"):
+    for key in ("tags", "rating", "split"):
         if key in edits:
             setattr(example, key, edits[key])
     after = snapshot(example)

@@ -49,11 +49,13 @@ import jinja2.nodes
 import jinja2.parser
 import jinja2.utils
 
+from app.exports import template_limits
 from app.exports.builtin_templates import CHATML, GEMMA, LLAMA3, MISTRAL, PHI3
 from app.exports.fast_render import RENDERERS, Renderer, render_fast
 from app.exports.jinja_env import compile_source
 from app.exports.template_inputs import alias_reasoning, fold_system, normalise, plain, strings
-from app.exports.template_types import ChatTemplate, Rendered, TemplateError
+from app.exports.template_limits import TemplateLimitError
+from app.exports.template_types import ChatTemplate, Rendered, TemplateError, TemplateOverLimit
 
 __all__ = [
     "BUILTIN",
@@ -110,7 +112,8 @@ def _render_text(
 ) -> str:
     compiled = _compile(template)
     try:
-        return compiled.render(
+        return template_limits.render(
+            compiled,
             messages=alias_reasoning(plain(messages)),
             tools=plain(tools),
             documents=None,
@@ -122,6 +125,8 @@ def _render_text(
         raise TemplateError(
             f"chat template {template.name!r} refused the conversation: {exc}"
         ) from exc
+    except TemplateLimitError as exc:
+        raise TemplateOverLimit(f"chat template {template.name!r}: {exc}") from exc
     except (TypeError, ValueError, LookupError, ArithmeticError) as exc:
         raise TemplateError(
             f"chat template {template.name!r} failed on the conversation: "
@@ -279,6 +284,8 @@ def _supports_system(template: ChatTemplate) -> bool:
     ]
     try:
         text = _render_text(template, probe, None, False)
+    except TemplateOverLimit:
+        raise  # a runaway template is refused, not taken for one without a system role
     except TemplateError:
         return False
     return _PROBE_SYSTEM in text

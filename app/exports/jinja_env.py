@@ -16,6 +16,8 @@ import jinja2.parser
 import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from app.exports.template_limits import LimitedEnvironment
+
 
 class _GenerationTag(jinja2.ext.Extension):
     """``{% generation %}...{% endgeneration %}``: transformers tracks assistant spans with it;
@@ -89,7 +91,7 @@ class _TemplateNamespace(jinja2.utils.Namespace):
 
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = LimitedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=[_GenerationTag, jinja2.ext.loopcontrols],

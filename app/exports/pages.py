@@ -11,9 +11,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from app.auth.policy import ProjectManage, ProjectRead
-from app.exports import service
+from app.exports import service, template_limits
 from app.exports.chat_templates import BUILTIN, TemplateError, load_custom
 from app.exports.schemas import ExportCreate
+from app.exports.template_limits import TemplateLimitError
 from app.models import Source
 from app.selections import service as selections
 from app.web.deps import SessionDep
@@ -127,9 +128,9 @@ def _custom_template(upload: UploadFile | None) -> tuple[dict[str, str] | None, 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{Path(upload.filename).stem or 'custom'}{suffix}"
         path.write_bytes(data)
-        try:
-            template = load_custom(path)
-        except TemplateError as exc:
+        try:  # in a child process with a deadline: a runaway template cannot hang the server
+            template = template_limits.isolated(load_custom, path)
+        except (TemplateError, TemplateLimitError) as exc:
             return None, str(exc).replace(str(path), upload.filename)
     return {"name": template.name[:64], "source": template.source,
             "bos_token": template.bos_token, "eos_token": template.eos_token}, None  # fmt: skip

@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Invalid, NotFound
-from app.exports import repository
+from app.exports import repository, template_limits
 from app.exports.chat_templates import TemplateError
 from app.exports.files import write_datasets_tar, write_parquet
 from app.exports.gates import GateStatus
 from app.exports.manifest import build_manifest, gate_json, tool_configs
 from app.exports.rows import FORMATS
 from app.exports.schemas import ExportCreate
+from app.exports.template_limits import TemplateLimitError
 from app.exports.tokens import counter_for
 from app.exports.writer import TEXT_FORMAT, Progress, SnapshotWriter, template_for
 from app.jobs import service as jobs
@@ -41,9 +42,13 @@ def new_snapshot(
         raise Invalid(f"unknown format '{data.format}'; use one of: {', '.join(ALL_FORMATS)}")
     params = data.model_dump(mode="json")
     if data.format == TEXT_FORMAT:
-        try:
-            params["template"] = template_for(params, project.chat_template).name
-        except TemplateError as exc:
+        try:  # a custom template is test-rendered in a child process, never in the request
+            if params.get("custom_template"):
+                chosen = template_limits.isolated(template_for, params, project.chat_template)
+            else:
+                chosen = template_for(params, project.chat_template)
+            params["template"] = chosen.name
+        except (TemplateError, TemplateLimitError) as exc:
             raise Invalid(str(exc)) from exc
     elif data.custom_template is not None:
         raise Invalid("a custom chat template only applies to the text format")

@@ -9,6 +9,10 @@ class TemplateError(ValueError):
     """A chat template is unknown, unreadable, broken, or refused the conversation."""
 
 
+class TemplateOverLimit(TemplateError):
+    """The template went past a rendering limit (time, output, recursion: template_limits)."""
+
+
 @dataclass(frozen=True)
 class ChatTemplate:
     name: str

@@ -6,8 +6,10 @@ import codecs
 import json
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import IO, Any
 
+from app.formats.limits import LimitExceeded, record_problem
 from app.formats.normalise import is_blank, kind
 from app.formats.records import RowError
 from app.formats.source_base import CHUNK_SIZE, ByteStreamSource, Row
@@ -17,6 +19,8 @@ _DECODER = json.JSONDecoder()
 _SCAN: Callable[[str, int], tuple[Any, int]] = vars(_DECODER)["scan_once"]
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's own definition; str.isspace() is broader
 _SEPARATOR = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+# Escapes of a NUL or a surrogate (raw bytes cannot hold either in valid JSON text).
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class JsonLinesSource(ByteStreamSource):
@@ -24,11 +28,18 @@ class JsonLinesSource(ByteStreamSource):
 
     unit = "line"
     container = "jsonl"
+    prechecked = True
 
     def _records(self) -> Iterator[Row]:
         scan_once = _SCAN
+        cap = self.limits.max_line_bytes
+        max_chars, max_depth = self.limits.max_field_chars, self.limits.max_depth
+        lines = iter(partial(self.stream.readline, cap + 1), b"")
         with self._reading():
-            for number, line in enumerate(self.stream, 1):
+            for number, line in enumerate(lines, 1):
+                if len(line) > cap:  # never decoded: skip the rest of the line, unread
+                    yield number, self._too_long(number, line, cap)
+                    continue
                 # Fast path: json's C scanner, called directly, skips json.loads's encoding
                 # sniffing, whitespace handling and Python-level wrappers: about half the cost
                 # of a line.  Anything unusual (leading spaces, blank lines, errors) takes the
@@ -36,12 +47,22 @@ class JsonLinesSource(ByteStreamSource):
                 try:
                     text = line.decode()
                     obj, end = scan_once(text, 0)
-                except (ValueError, StopIteration):  # StopIteration: no JSON value at all
+                except (ValueError, StopIteration, RecursionError):  # Stop...: no JSON value
                     obj = self._parse_slowly(number, line)
                 else:
                     if end != len(text) and not text[end:].isspace():
                         obj = self._parse_slowly(number, line)
                 if type(obj) is dict:
+                    # Only a line that could break a limit is walked: cheap byte scans first.
+                    if (
+                        len(line) > max_chars
+                        or line.count(b"{") + line.count(b"[") > max_depth
+                        or _SUSPECT_ESCAPE.search(line)
+                    ):
+                        problem = record_problem(obj, self.limits)
+                        if problem is not None:
+                            yield number, self.error(number, *problem)
+                            continue
                     yield number, obj
                 elif obj is not None:
                     yield number, obj if type(obj) is RowError else self._not_object(number, obj)
@@ -58,6 +79,16 @@ class JsonLinesSource(ByteStreamSource):
             return json.loads(text)
         except json.JSONDecodeError as exc:
             return self.error(number, "json", f"invalid JSON: {exc.msg} (col {exc.colno})")
+        except RecursionError:
+            return self.error(number, "json", "nested too deeply to read")
+
+    def _too_long(self, number: int, line: bytes, cap: int) -> RowError:
+        """The error for a line longer than `cap` bytes, after skipping the rest of it."""
+        while line and not line.endswith(b"\n"):
+            line = self.stream.readline(CHUNK_SIZE)
+        return self.error(
+            number, "*", f"line longer than {cap:,} bytes (TRELLIS_IMPORT_MAX_LINE_BYTES)"
+        )
 
     def _not_object(self, number: int, value: Any) -> RowError:
         return self.error(number, "json", f"expected a JSON object, got {kind(value)}")
@@ -75,7 +106,7 @@ class JsonArraySource(ByteStreamSource):
     container = "json"
 
     def _records(self) -> Iterator[Row]:
-        text = _ChunkedText(self.stream)
+        text = _ChunkedText(self.stream, self.limits.max_line_bytes)
         with self._reading():
             pos = text.skip(0) + 1  # past the "[" that sniffing found
             number = 0
@@ -146,7 +177,8 @@ class _ChunkedText:
     # chunk boundary ("tru", "\\u12"); further in, it is a real error.
     _TAIL = 64
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], max_chars: int) -> None:
+        self.max_chars = max_chars
         self._stream = stream
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self.buf = ""
@@ -188,6 +220,11 @@ class _ChunkedText:
                 # A number ending exactly at the window's end may continue in the next chunk.
                 if end < len(self.buf) or self.eof or isinstance(value, dict | list | str):
                     return value, end
+            if len(self.buf) - pos > self.max_chars:
+                raise LimitExceeded(
+                    f"a record is longer than {self.max_chars:,} characters "
+                    "(TRELLIS_IMPORT_MAX_LINE_BYTES)"
+                )
             # Read as much again as is buffered, so a huge value costs O(n log n), not O(n^2).
             pos = self._read(pos, len(self.buf) - pos)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from app.formats.limits import record_problem
 from app.formats.records import ExampleRecord, PairRecord, RecordInvalid, RowError
 from app.formats.shapes import FORMATS, Parser, detect_format, parser_for
 from app.formats.source_base import RecordSource
@@ -45,6 +46,10 @@ def _parse_rows(source: RecordSource, fmt: str | None) -> Iterator[ParsedRow]:
             if isinstance(raw, RowError):
                 yield ParsedRow(number, None, raw, None)
                 continue
+            problem = None if source.prechecked else record_problem(raw, source.limits)
+            if problem is not None:
+                yield ParsedRow(number, None, RowError(number, unit, *problem), None)
+                continue
             try:
                 fmt = detect_format(raw)
             except RecordInvalid as exc:
@@ -56,9 +61,15 @@ def _parse_rows(source: RecordSource, fmt: str | None) -> Iterator[ParsedRow]:
             return
     parse = parser_for(fmt)
     row = ParsedRow  # a local: this is the hot loop, _parse_row inlined
+    limits = source.limits
+    problem_of = _no_problem if source.prechecked else record_problem
     for number, raw in rows:
         if isinstance(raw, RowError):
             yield row(number, None, raw, None)
+            continue
+        problem = problem_of(raw, limits)
+        if problem is not None:
+            yield row(number, None, RowError(number, unit, *problem), None, fmt)
             continue
         try:
             record = parse(raw)
@@ -66,6 +77,10 @@ def _parse_rows(source: RecordSource, fmt: str | None) -> Iterator[ParsedRow]:
             yield row(number, None, RowError(number, unit, exc.field, exc.message), raw, fmt)
             continue
         yield row(number, record, None, raw, fmt)
+
+
+def _no_problem(_record: object, _limits: object) -> None:
+    return None
 
 
 def _parse_row(parse: Parser, number: int, raw: dict[str, Any], unit: str, fmt: str) -> ParsedRow:

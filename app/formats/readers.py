@@ -21,6 +21,7 @@ from typing import IO
 from app.formats.columnar_sources import DatasetDirSource, ParquetSource
 from app.formats.csv_source import CsvSource
 from app.formats.json_sources import JsonArraySource, JsonLinesSource
+from app.formats.limits import CappedReader, ImportLimits
 from app.formats.source_base import CHUNK_SIZE, FileFormatError, RecordSource
 
 __all__ = ["FileFormatError", "RecordSource", "open_records"]
@@ -35,13 +36,14 @@ _SUPPORTED = (
 )
 
 
-def open_records(path: str | Path) -> RecordSource:
+def open_records(path: str | Path, limits: ImportLimits | None = None) -> RecordSource:
     """Detect the container of ``path`` and return a one-pass source of its records.
 
     Raises :class:`FileFormatError` (naming the file) when it cannot be opened, is empty, or is
-    not a supported container.
+    not a supported container. ``limits`` bound the decompressed size and the line length.
     """
     path = Path(path)
+    limits = limits or ImportLimits()
     if path.is_dir():
         return DatasetDirSource(path)
     try:
@@ -49,20 +51,25 @@ def open_records(path: str | Path) -> RecordSource:
     except OSError as exc:
         raise FileFormatError(f"{path}: cannot open: {exc.strerror or exc}") from None
     try:
-        return _open_file(path, raw)
+        source = _open_file(path, raw, limits)
     except BaseException:
         raw.close()
         raise
+    source.limits = limits
+    return source
 
 
-def _open_file(path: Path, raw: io.FileIO) -> RecordSource:
+def _open_file(path: Path, raw: io.FileIO, limits: ImportLimits) -> RecordSource:
     size = os.fstat(raw.fileno()).st_size
     compressed = raw.read(2) == _GZIP_MAGIC
     raw.seek(0)
     # A BufferedReader on top of GzipFile too: iterating lines through it is faster.
     stream: IO[bytes]
     if compressed:
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), CHUNK_SIZE)
+        unpacked = CappedReader(
+            gzip.GzipFile(fileobj=raw, mode="rb"), limits.max_decompressed_bytes
+        )
+        stream = io.BufferedReader(unpacked, CHUNK_SIZE)
     else:
         stream = io.BufferedReader(raw, CHUNK_SIZE)
     try:

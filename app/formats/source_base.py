@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from app.formats.limits import ImportLimits, LimitExceeded
 from app.formats.records import RowError
 
 CHUNK_SIZE = 1 << 20
@@ -38,6 +39,10 @@ class RecordSource:
     """What was detected: "jsonl", "json", "csv", "parquet" or "datasets"."""
     compressed: bool = False
     """Whether the file was gzip-compressed."""
+    limits: ImportLimits = ImportLimits()
+    """Set by `open_records`: the line-length and size limits the reader enforces."""
+    prechecked: bool = False
+    """True when the reader checks each record against the depth and field limits itself."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -82,6 +87,8 @@ class RecordSource:
             yield
         except (OSError, EOFError, zlib.error) as exc:
             raise FileFormatError(f"{self.path}: read failed: {exc}") from exc
+        except LimitExceeded as exc:
+            raise FileFormatError(str(exc)) from exc
         self._finished = True
 
     def _progress(self) -> float:

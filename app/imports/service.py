@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.errors import Invalid
 from app.formats import (
     FORMATS,
@@ -27,6 +29,7 @@ from app.formats import (
     open_records,
     parse_file,
 )
+from app.formats.limits import ImportLimits
 from app.imports.schemas import ImportOptions, ImportSummary, RowProblem
 from app.imports.staging import MergeCounts, Stage, StageRow
 from app.models import Source
@@ -115,10 +118,12 @@ def import_file(
     rejects_path: Path | None = None,
     progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
+    limits: ImportLimits | None = None,
 ) -> ImportSummary:
     """Import `path` into the project. Raises `Invalid` (nothing imported) on a strict import
     with bad rows, or when the file itself can't be read. Never commits."""
     name = display_name or path.name
+    limits = limits or get_settings().import_limits()
     if options.format is not None and options.format not in FORMATS:
         raise Invalid(f"unknown format '{options.format}'; use one of: {', '.join(FORMATS)}")
     if options.generator and options.source is not Source.synthetic:
@@ -142,17 +147,23 @@ def import_file(
     loader = _Loader(db, merge_args, batch_rows)
     try:
         try:
-            source = open_records(path)
+            source = open_records(path, limits)
         except FileFormatError as exc:
             raise Invalid(f"{name}: {exc}") from exc
-        with source:
+        with source, _read_failures_are_invalid(name):
             for parsed in parse_file(source, options.format):
                 rows += 1
+                if rows > limits.max_rows:
+                    raise Invalid(
+                        f"{name}: more than {limits.max_rows:,} rows "
+                        "(TRELLIS_IMPORT_MAX_ROWS); split the file"
+                    )
                 if parsed.error is not None:
                     invalid += 1
                     if len(errors) < MAX_LISTED_ERRORS:
                         errors.append(_problem(parsed.error))
-                    if options.skip_invalid:
+                    # Every bad row is counted; only the first ones are kept in the file.
+                    if options.skip_invalid and invalid <= limits.max_rejects_kept:
                         rejects = rejects or _open_rejects(rejects_path, path)
                         rejects.write(
                             _dumps({**parsed.error.to_dict(), "record": parsed.raw}) + "\n"
@@ -197,6 +208,15 @@ def import_file(
         rejects_file=str(rejects_path or _default_rejects(path)) if rejects else None,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+@contextmanager
+def _read_failures_are_invalid(name: str) -> Iterator[None]:
+    """A file that turns out unreadable or over a limit part-way is the uploader's problem."""
+    try:
+        yield
+    except FileFormatError as exc:
+        raise Invalid(f"{name}: {exc}") from exc
 
 
 def _problem(error: RowError) -> RowProblem:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import public_errors
 from app.db import transaction
 from app.errors import AppError
 from app.jobs import repository
@@ -97,7 +98,8 @@ def run_job(job_id: int, factory: sessionmaker[Session], heartbeat_s: float = 10
     except JobCancelled:
         outcome = (JobState.cancelled, {})
     except AppError as exc:
-        outcome = (JobState.failed, {"error": exc.message, "result": _details(exc)})
+        error = public_errors.scrub_paths(exc.message)
+        outcome = (JobState.failed, {"error": error, "result": _details(exc)})
     except Exception as exc:
         log.exception("job %s (%s) crashed", job_id, ctx.kind)
         outcome = (JobState.failed, {"error": _user_message(exc)})

@@ -221,6 +221,10 @@ def skip(
     if label is not None and label.state in (LabelState.submitted, LabelState.discarded):
         raise Conflict(f"you already {label.state.value} this {kind.value}")
     slot = slots.own_slot(db, kind, item.id, user)
+    if label is None and slot is None:
+        raise Conflict(
+            f"{kind.value} {item.id} was never handed out to you: take it from the queue"
+        )
     if slot is not None and not slot.done:
         release(slot, now, to_back=True)
     if label is None:

@@ -27,6 +27,7 @@ from app.models.job import Job
 from app.models.labeling import Label, LabelSlot, Review
 from app.models.project import Project, ProjectMember
 from app.models.selection import Selection, SelectionItem
+from app.models.throttle import LoginThrottle
 from app.models.training import TrainingMetric, TrainingRun
 from app.models.user import ApiToken, User
 
@@ -52,6 +53,7 @@ __all__ = [
     "Label",
     "LabelSlot",
     "LabelState",
+    "LoginThrottle",
     "Preference",
     "PreferencePair",
     "Project",

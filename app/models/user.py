@@ -18,6 +18,9 @@ class User(TimestampMixin, Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Every session cookie carries the generation it was issued in; bumping it (logout, "log out
+    # everywhere", a password change) ends every browser session of the user at once.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiToken(TimestampMixin, Base):

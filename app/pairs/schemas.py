@@ -29,6 +29,8 @@ class PairOut(BaseModel):
 
 
 class PairUpdate(BaseModel):
+    # Unknown fields are refused, not ignored: `status` changes only through labeling and review.
+    model_config = ConfigDict(extra="forbid")
     version: int = Field(description="the version you edited; a newer one answers 409")
     prompt: list[dict[str, Any]] | None = None
     chosen: list[dict[str, Any]] | None = None

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 
 from app.auth.access import Access
 from app.auth.policy import EngineerAccess, ProjectManage, ProjectRead, SignedIn
-from app.errors import Conflict, Invalid, NotFound
+from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import Project, Role
-from app.projects import service
+from app.projects import members, service
 from app.projects.schemas import CHAT_TEMPLATES, MemberSet, ProjectCreate, ProjectUpdate
 from app.web.deps import SessionDep
 from app.web.pages import redirect_after_post, validate_form
@@ -126,16 +126,29 @@ def set_member(
 ) -> Response:
     form = {"email": email.strip(), "role": role}
     data, errors = validate_form(MemberSet, form)
-    if data is not None and data.role is Role.admin:
-        errors = {"role": "admin is a global role; pick a project role"}
-    elif data is not None:
+    if data is not None:
+        actor = access.project_role or Role.annotator
         try:
-            service.set_member(db, access.required_project, data.email, data.role)
+            members.set_member(db, access.required_project, actor, data.email, data.role)
         except NotFound as exc:
             errors = {"email": exc.message}
+        except (Forbidden, Invalid) as exc:
+            errors = {"role": exc.message}
         else:
             return redirect_after_post(request, f"/projects/{slug}#members")
     return _overview(request, db, access, 422, member_errors=errors, member_form=form)
+
+
+@router.post("/projects/{slug}/members/{user_id}/remove")
+def remove_member(
+    request: Request, slug: str, user_id: int, db: SessionDep, access: ProjectManage
+) -> Response:
+    actor = access.project_role or Role.annotator
+    try:
+        members.remove_member(db, access.required_project, actor, user_id)
+    except (Forbidden, NotFound) as exc:
+        return _overview(request, db, access, exc.status_code, member_errors={"email": exc.message})
+    return redirect_after_post(request, f"/projects/{slug}#members")
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ def add(db: Session, obj: Project | ProjectMember) -> None:
     db.flush()
 
 
+def remove(db: Session, member: ProjectMember) -> None:
+    db.delete(member)
+    db.flush()
+
+
 def membership(db: Session, project_id: int, user_id: int) -> ProjectMember | None:
     return db.scalar(
         select(ProjectMember).where(

@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth.policy import EngineerAccess, ProjectManage, ProjectRead, SignedIn
-from app.projects import service
+from app.models import Role
+from app.projects import members, service
 from app.projects.schemas import MemberSet, ProjectCreate, ProjectOut, ProjectUpdate, Stats
 from app.web.deps import SessionDep
 
@@ -39,5 +40,13 @@ def project_stats(slug: str, db: SessionDep, access: ProjectRead) -> Stats:
 
 @router.put("/{slug}/members")
 def set_member(slug: str, data: MemberSet, db: SessionDep, access: ProjectManage) -> dict[str, str]:
-    member = service.set_member(db, access.required_project, data.email, data.role)
+    role = access.project_role or Role.annotator
+    member = members.set_member(db, access.required_project, role, data.email, data.role)
     return {"email": data.email, "role": member.role.value}
+
+
+@router.delete("/{slug}/members/{user_id}", status_code=204)
+def remove_member(slug: str, user_id: int, db: SessionDep, access: ProjectManage) -> None:
+    """Take a member out of the project; nobody removes someone above their own role."""
+    role = access.project_role or Role.annotator
+    members.remove_member(db, access.required_project, role, user_id)

@@ -8,7 +8,6 @@ from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import ItemStatus, Job, Project, ProjectMember, Role, Source, User
 from app.projects import repository
 from app.projects.schemas import CHAT_TEMPLATES, ProjectCreate, ProjectUpdate, Stats
-from app.users import repository as users_repository
 
 
 def create(db: Session, user: User, data: ProjectCreate) -> Project:
@@ -75,19 +74,6 @@ def member_project_ids(db: Session, user: User) -> set[int]:
 
 def list_for(db: Session, user: User) -> list[Project]:
     return repository.visible_to(db, user)
-
-
-def set_member(db: Session, project: Project, email: str, role: Role) -> ProjectMember:
-    user = users_repository.by_email(db, email)
-    if user is None:
-        raise NotFound(f"no user with email {email}")
-    member = repository.membership(db, project.id, user.id)
-    if member is None:
-        member = ProjectMember(project_id=project.id, user_id=user.id, role=role)
-        repository.add(db, member)
-    else:
-        member.role = role
-    return member
 
 
 def members(db: Session, project: Project) -> list[tuple[User, Role]]:

@@ -108,3 +108,11 @@ def revoke_token(db: Session, user: User, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     return token
+
+
+def change_password(db: Session, user: User, current: str, new: str) -> None:
+    """Set a new password after checking the current one; the caller ends the user's sessions."""
+    if not verify_password(user.password_hash, current):
+        raise Invalid("the current password is wrong")
+    validate_password(new)
+    user.password_hash = hash_password(new)

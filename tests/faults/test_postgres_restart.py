@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA
+from tests.factories import ROOT, SHARED_DATA
 
 pytestmark = [
     pytest.mark.worker,

@@ -19,7 +19,7 @@ from app.jobs import repository, service
 from app.jobs.registry import queue_for
 from app.models import Example, ExportSnapshot, Job, JobState, Project, User
 from app.models.base import utcnow
-from tests.conftest import RecordingDispatcher, bearer
+from tests.factories import RecordingDispatcher, bearer
 
 
 def _export(db: Session, project: Project, user: User) -> ExportSnapshot:
@@ -141,7 +141,7 @@ def test_bulk_approval_over_500_items_runs_as_a_job_in_batches(
     from app.imports.schemas import ImportOptions
     from app.imports.service import import_file
     from app.models import ItemStatus, Role
-    from tests.conftest import SHARED_DATA, make_user
+    from tests.factories import SHARED_DATA, make_user
 
     import_file(
         db, project_id=project.id, path=SHARED_DATA / "alpaca_5000.json", user_id=None,
@@ -149,7 +149,7 @@ def test_bulk_approval_over_500_items_runs_as_a_job_in_batches(
     )  # fmt: skip
     db.commit()
     reviewer = make_user(db, "rev@example.com", Role.reviewer)
-    from tests.conftest import add_member
+    from tests.factories import add_member
 
     add_member(db, project, reviewer, Role.reviewer)
     headers = bearer(client, db, reviewer)

@@ -61,7 +61,9 @@ def test_crashing_handler_fails_the_job_with_its_error(
     assert run_job(job.id, session_factory, heartbeat_s=3600) is JobState.failed
     db.expire_all()
     failed = db.get(Job, job.id)
-    assert failed is not None and failed.error == "ValueError: kaboom"
+    # The user sees what kind of failure it was; the message itself stays in the server log.
+    assert failed is not None and failed.error is not None
+    assert "ValueError" in failed.error and "kaboom" not in failed.error
 
 
 def test_reaper_requeues_a_job_whose_worker_died(

@@ -28,7 +28,7 @@ from app.models import ExportSnapshot, ItemStatus, JobState, Project, Role
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
-from tests.conftest import SHARED_DATA, RecordingDispatcher
+from tests.factories import SHARED_DATA, RecordingDispatcher
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("TRELLIS_TEST_DATABASE_URL")), reason="SQLite's own locking"

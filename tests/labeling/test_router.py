@@ -293,3 +293,17 @@ def test_submit_without_a_slot_when_all_are_taken_is_409(
     )
     assert response.status_code == 409
     assert "not in your queue" in response.json()["message"]
+
+
+def test_skipping_an_item_never_handed_out_answers_409(
+    client: TestClient, db: Session, project: Project, member: User
+) -> None:
+    first, second = make_examples(db, project, 2)
+    headers = bearer(client, db, member)
+    never = client.post(f"{BASE}/labels/examples/{second.id}/skip", headers=headers)
+    assert never.status_code == 409 and "never handed out" in never.json()["message"]
+    assert db.scalar(select(Label).where(Label.item_id == second.id)) is None
+    got = _next(client, headers)
+    assert got["item"]["id"] == first.id
+    skipped = client.post(f"{BASE}/labels/examples/{first.id}/skip", headers=headers)
+    assert skipped.status_code == 200 and skipped.json()["state"] == "skipped"

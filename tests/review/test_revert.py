@@ -43,8 +43,10 @@ def test_revert_restores_an_example_and_records_a_revision(
     [item] = examples_of(db, project)
     url = f"{EXAMPLES}/{item.id}"
     annotator = bearer(client, db, member)
+    headers = bearer(client, db, reviewer)
+    # Overriding the item's rating is a reviewer's call (annotators rate in their labels).
     v2 = client.patch(
-        url, json={"version": 1, "messages": _answer("first edit"), "rating": 4}, headers=annotator
+        url, json={"version": 1, "messages": _answer("first edit"), "rating": 4}, headers=headers
     ).json()
     v3 = client.patch(
         url, json={"version": v2["version"], "messages": _answer("second edit")}, headers=annotator
@@ -56,7 +58,6 @@ def test_revert_restores_an_example_and_records_a_revision(
     )
     assert denied.status_code == 403
 
-    headers = bearer(client, db, reviewer)
     stale = client.post(
         f"{url}/revert", json={"revision_id": first_edit.id, "version": 2}, headers=headers
     )
@@ -158,9 +159,12 @@ def test_reverting_to_pending_returns_the_item_to_the_labeling_queue(
     seed(project, [chat("discarded by mistake")], status="draft")
     [item] = examples_of(db, project)
     headers = bearer(client, db, reviewer)
-    client.patch(
-        f"{EXAMPLES}/{item.id}", json={"version": 1, "status": "rejected"}, headers=headers
+    discarded = client.post(
+        f"/api/projects/demo/labels/examples/{item.id}/discard",
+        json={"note": "unusable"},
+        headers=headers,
     )
+    assert discarded.status_code == 200, discarded.text
     [discard] = _revisions(db, "example", item.id)
     response = client.post(
         f"{EXAMPLES}/{item.id}/revert",

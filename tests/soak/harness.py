@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.models import Job
-from tests.conftest import ROOT
+from tests.factories import ROOT
 
 PASSWORD = "soak test password 0123"
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')

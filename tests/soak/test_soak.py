@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 from tests.soak.harness import (
     PASSWORD,
     Recorder,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.factories import ROOT
 from tests.training.tiny_model import sft_rows, write_jsonl
 from tests.training.web_fixtures import FAST, RUNNER_ENV
 

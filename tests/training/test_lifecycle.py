@@ -22,7 +22,7 @@ from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.training_runs import lifecycle, service
 from app.users import service as users
-from tests.conftest import bearer
+from tests.factories import bearer
 from tests.training.web_fixtures import RUNNER_ENV, request, snapshot_of, wait_until
 from tests.workers.test_worker_e2e import CeleryTo, _broker_url, _start_worker, _stop
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.models import Project, Role, User
 from app.training_runs import repository, service
-from tests.conftest import add_member, login, make_user
+from tests.factories import add_member, login, make_user
 from tests.training.web_fixtures import request, snapshot_of
 
 PAGES = "/projects/demo/training"

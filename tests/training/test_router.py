@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.models import Project, Role, User
 from app.training_runs import lifecycle
-from tests.conftest import add_member, bearer, make_user
+from tests.factories import add_member, bearer, make_user
 from tests.training.web_fixtures import FAST, snapshot_of, wait_until
 
 API = "/api/projects/demo/training"

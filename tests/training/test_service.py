@@ -13,7 +13,7 @@ from app.config import Settings
 from app.errors import Conflict, Invalid
 from app.models import Project, TrainingRun, User
 from app.training_runs import lifecycle, repository, service
-from tests.conftest import RecordingDispatcher
+from tests.factories import RecordingDispatcher
 from tests.training.web_fixtures import request, snapshot_of, wait_until
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from app.config import Settings
-from tests.conftest import ROOT
+from tests.factories import ROOT
 
 _PROBE = "import workers.celery_app, torch; print(torch.get_num_threads())"
 

@@ -26,7 +26,7 @@ from app.models import Example, Job, JobState, Project, Role, User
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
-from tests.conftest import SHARED_DATA
+from tests.factories import SHARED_DATA
 from tests.workers.test_worker_e2e import CeleryTo, _start_worker, _stop
 
 pytestmark = [
