@@ -29,7 +29,13 @@ from app.training_runs import lifecycle as training_lifecycle
 from app.training_runs import service as training
 
 
-@register(IMPORT_JOB)
+def _import_ended(_db: Session, job: Job) -> None:
+    """A failed or cancelled import leaves no upload behind (a crash the reaper may retry
+    keeps it until the job finally ends)."""
+    discard(Path(job.params["path"]))
+
+
+@register(IMPORT_JOB, on_failure=_import_ended)
 def run_import(ctx: JobContext) -> dict[str, Any]:
     if ctx.project_id is None:
         raise Invalid("import job without a project")

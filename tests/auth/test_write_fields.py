@@ -86,6 +86,17 @@ AUDITED: dict[str, set[str]] = {
         "container",
         "sequence_len",
     },  # status/source here filter what is read; nothing is written to items
+    # Training runs (engineers and admins): read an export snapshot, write nothing to items.
+    "TrainingCreate": {
+        "export_id",
+        "method",
+        "base_model",
+        "preset",
+        "config",
+        "backend",
+        "resources",
+        "init_run_id",
+    },
     "EvalSetUpdate": {"name", "text_fields"},
     "RunCreate": {"eval_set_ids", "full", "tau"},  # contamination / diversity runs
     "DismissIn": {"reason"},

@@ -169,3 +169,24 @@ def test_bulk_approval_over_500_items_runs_as_a_job_in_batches(
     assert job.result is not None and job.result["applied"] == count
     assert job.progress == 1.0
     assert db.query(Example).filter(Example.status == ItemStatus.approved).count() == count
+
+
+def test_a_cancelled_import_leaves_no_upload_behind(
+    db: Session,
+    project: Project,
+    engineer: User,
+    run_jobs: Callable[[], list[int]],
+    tmp_path: Path,
+) -> None:
+    from app.imports.schemas import ImportOptions
+    from app.imports.uploads import start_import
+
+    upload = tmp_path / "uploads" / "rows.jsonl"
+    upload.parent.mkdir()
+    upload.write_text('{"instruction": "a", "output": "b"}\n')
+    job = start_import(db, project, engineer, upload, "rows.jsonl", ImportOptions())
+    db.commit()
+    service.cancel(db, job, engineer)
+    db.commit()
+    run_jobs()
+    assert not upload.exists(), "the upload of a cancelled import is deleted"

@@ -108,7 +108,7 @@ def test_export_job_finishes_while_other_connections_commit(
         writer.stop.set()
         writer.join()
         get_settings.cache_clear()
-    assert writer.commits > 20, "the other connection kept committing"
+    assert writer.commits > 5, "the other connection kept committing"
     assert state is JobState.succeeded
     with session_scope(sqlite_factory) as db:
         stored = db.get(ExportSnapshot, snapshot_id)

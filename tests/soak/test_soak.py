@@ -4,7 +4,7 @@ when TRELLIS_TEST_DATABASE_URL is set.
 
 Seeded first through the CLI and the REST API: 1,000 pending examples to label, 3,000
 submitted ones in tagged slices for the reviewer, a frozen eval set (MMLU sociology) that a few
-submitted rows copy. Then for TRELLIS_SOAK_SECONDS (default 45; e.g. 600 for a long run), at
+submitted rows copy. Then for TRELLIS_SOAK_SECONDS (default 30; e.g. 600 for a long run), at
 once: 5 annotators labeling through the API, a reviewer bulk-approving slice by slice with the
 count-confirm protocol (slices over 500 run as jobs), an import, three exports started at
 different moments, a contamination check and a diversity run.
@@ -41,7 +41,7 @@ from tests.soak.harness import (
     scratch_database,
 )
 
-SOAK_SECONDS = float(os.environ.get("TRELLIS_SOAK_SECONDS", "45"))
+SOAK_SECONDS = float(os.environ.get("TRELLIS_SOAK_SECONDS", "30"))
 JOBS_DEADLINE_S = float(os.environ.get("TRELLIS_SOAK_JOBS_DEADLINE", "240"))
 SLUG = "soak"
 PENDING, SUBMITTED, IMPORTED, PLANTED = 1_000, 3_000, 500, 5
