@@ -34,7 +34,7 @@ class ThreadDispatcher:
 
     factory: sessionmaker[Session]
 
-    def send(self, job_id: int) -> None:
+    def send(self, job_id: int, queue: str = "short") -> None:
         threading.Thread(
             target=run_job, args=(job_id, self.factory), kwargs={"heartbeat_s": 5.0}, daemon=True
         ).start()
