@@ -8,7 +8,6 @@ committed, and a crash leaves a stale heartbeat for the reaper instead of a lie.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -157,18 +156,15 @@ def _after_failure(job_id: int, factory: sessionmaker[Session]) -> None:
         log.exception("could not record the failure of job %s on its own rows", job_id)
 
 
-_PATH = re.compile(r"""['"]?(?:/[\w.@+-]+){2,}/?['"]?""")
-
-
 def _user_message(exc: Exception) -> str:
     """What a user sees of an unexpected error: its kind and first line, never SQL, a stack
     trace or a server path (the full traceback goes to the worker's log)."""
     if type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
-        return "a database error interrupted the job; it can be started again"
+        return public_errors.describe(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     text = str(exc).strip()
-    first = _PATH.sub("<path>", text.splitlines()[0])[:300] if text else ""
+    first = public_errors.scrub_paths(text.splitlines()[0])[:300] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
