@@ -41,7 +41,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def training_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
     alpaca = json.loads((DATA / "alpaca_5000.json").read_text(encoding="utf-8"))
     rng = random.Random(seed)
-    rows = []
+    rows: list[dict[str, str]] = []
     seen: set[tuple[int, int, int]] = set()
     while len(rows) < n:
         a, b, c = (rng.randrange(len(alpaca)) for _ in range(3))
@@ -182,7 +182,7 @@ def main() -> None:
     embedded_texts = [*index.embedded_texts, *(t.prompt for t in train)]
     plain = SentenceTransformer(default_model_path(), device="cpu")
     t_plain, plain_vectors = _timed(lambda: plain.encode(embedded_texts, normalize_embeddings=True))
-    ours_vectors = np.concatenate([index.embeddings, memo([t.prompt for t in train])])  # type: ignore[list-item]
+    ours_vectors = np.concatenate([index.embeddings, memo([t.prompt for t in train])])
     agreement = np.sum(plain_vectors * ours_vectors, axis=1)
     share = t_cold / t_plain
     print(f"\n2. whole check, cold ({len(embedded_texts):,} texts embedded, {encoder.precision})")

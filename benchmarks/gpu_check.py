@@ -122,7 +122,7 @@ def build_model(directory: Path, size: str, device: str) -> dict[str, Any]:
             show_progress=False,
         ),
     )
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         bos_token="<s>",
         eos_token="<|im_end|>",
@@ -142,7 +142,7 @@ def build_model(directory: Path, size: str, device: str) -> dict[str, Any]:
     torch.manual_seed(0)
     started = time.perf_counter()
     with torch.device(device):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+        model = LlamaForCausalLM(config).to(torch.bfloat16)  # type: ignore[arg-type]
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     params = sum(p.numel() for p in model.parameters())

@@ -78,11 +78,12 @@ def run_copy(url: str, path: Path) -> tuple[float, int]:
     started = time.perf_counter()
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
+        assert raw is not None
         with (
             raw.cursor() as cur,
             cur.copy("COPY copy_baseline (data) FROM STDIN") as copy,
             path.open() as fh,
-        ):  # type: ignore[union-attr]
+        ):
             for line in fh:
                 copy.write_row((line.rstrip("\n"),))
     elapsed = time.perf_counter() - started

@@ -44,6 +44,7 @@ from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.migrate import upgrade
 from app.models import ItemKind, ItemStatus, Label, LabelState, Project, Role
+from app.projects import members
 from app.projects import service as projects
 from app.projects.schemas import ProjectCreate
 from app.users import service as users
@@ -75,7 +76,7 @@ def seed(url: str, rows: int, annotators: int) -> None:
             for n in range(annotators + 1):  # the last one warms the server up
                 users.create_user(db, email=_email(n), password=PASSWORD, role=Role.annotator)
                 db.flush()
-                projects.set_member(db, project, _email(n), Role.annotator)
+                members.set_member(db, project, Role.engineer, _email(n), Role.annotator)
         with session_scope(factory) as db:
             import_file(db, project_id=project_id, path=path, user_id=None,
                         options=ImportOptions(status=ItemStatus.draft))  # fmt: skip

@@ -113,7 +113,7 @@ def build_tokenizer(vocab_size: int = 384) -> Any:
         show_progress=False,
     )
     core.train_from_iterator(_corpus(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         bos_token="<s>",
         eos_token="<|im_end|>",
