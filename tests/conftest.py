@@ -165,3 +165,50 @@ def quick_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     text pays for encoding it. The contamination and diversity tests use it throughout."""
     memo = memo_encoder(contamination.get_text_encoder)
     monkeypatch.setattr(contamination, "get_text_encoder", lambda: memo)
+
+
+# Test modules that touch no database, broker or web app: pure scoring, statistics, readers, the
+# training runner and its backends. They are the same test under SQLite and PostgreSQL, so CI's
+# PostgreSQL pass runs `-m "not pure"`. A module listed here that asks for a database fixture
+# fails at collection, so the list cannot hide a database test from that pass.
+PURE_MODULES = {
+    "tests/evaluation/test_code_exec.py",
+    "tests/evaluation/test_end_to_end.py",
+    "tests/evaluation/test_harness.py",
+    "tests/evaluation/test_http_and_judge.py",
+    "tests/evaluation/test_scorers.py",
+    "tests/evaluation/test_scoring.py",
+    "tests/evaluation/test_stats_gates.py",
+    "tests/formats/test_pairs.py",
+    "tests/formats/test_pipeline.py",
+    "tests/formats/test_readers.py",
+    "tests/formats/test_records.py",
+    "tests/formats/test_shapes.py",
+    "tests/training/test_backends_local.py",
+    "tests/training/test_backends_local_runner.py",
+    "tests/training/test_backends_manual.py",
+    "tests/training/test_backends_ray.py",
+    "tests/training/test_config.py",
+    "tests/training/test_distributed.py",
+    "tests/training/test_memory.py",
+    "tests/training/test_runner.py",
+}
+DATABASE_FIXTURES = frozenset(
+    {"engine", "connection", "session_factory", "db", "app", "client", "settings", "run_jobs",
+     "test_database_url", "admin", "engineer", "annotator", "project"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parent.parent
+    for item in items:
+        module = Path(str(item.path)).resolve().relative_to(root).as_posix()
+        if module not in PURE_MODULES:
+            continue
+        used = DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if used:
+            raise pytest.UsageError(
+                f"{item.nodeid} is in PURE_MODULES but uses {sorted(used)}: remove its module "
+                "from the list, or CI's PostgreSQL pass would skip a database test"
+            )
+        item.add_marker(pytest.mark.pure)
