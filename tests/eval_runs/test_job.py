@@ -1,0 +1,145 @@
+"""The evaluation_run job end to end on the tiny model: the tune beats the base's prompts, the
+verdict is stored with the training run and its snapshot; a worker that dies mid-run is
+re-queued and the new worker generates only what was not stored; a cancel stops it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.eval_runs import execute, service
+from app.eval_runs.schemas import RunCreate
+from app.evaluation.generation.base import Generation, Prompt
+from app.jobs import service as jobs
+from app.models import EvalSet, EvaluationResult, Job, JobState, Project, TrainingRun, User
+from tests.factories import RecordingDispatcher, RunJobs
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
+]
+
+
+class WorkerDied(BaseException):
+    """What a SIGKILL looks like from inside: nothing after it runs, no job outcome stored."""
+
+
+class Counting:
+    """A real backend that counts the prompts it generates and can die on the n-th call."""
+
+    calls: list[int] = []
+    die_on: int | None = None
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name = inner, inner.name
+
+    def generate(
+        self, prompts: Sequence[Prompt], max_new_tokens: int, greedy: bool = True
+    ) -> list[Generation]:
+        if Counting.die_on is not None and len(Counting.calls) + 1 == Counting.die_on:
+            raise WorkerDied
+        Counting.calls.append(len(prompts))
+        return self.inner.generate(prompts, max_new_tokens, greedy)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> type[Counting]:
+    real = execute.make_backend
+    monkeypatch.setattr(execute, "make_backend", lambda plan, which: Counting(real(plan, which)))
+    monkeypatch.setattr(execute, "CHUNK_SIZE", 4)
+    Counting.calls, Counting.die_on = [], None
+    return Counting
+
+
+def start(db: Session, project: Project, user: User, run: TrainingRun, **fields: Any) -> int:
+    data = RunCreate(model_kind="adapter", training_run_id=run.id, prompt_variant="plain",
+                     **fields)  # fmt: skip
+    created = service.create_run(db, project, user, data)
+    db.commit()
+    return created.id
+
+
+def test_tune_beats_prompt_and_the_verdict_is_stored(
+    db: Session, project: Project, engineer: User, arith_set: EvalSet, tuned_run: TrainingRun,
+    run_jobs: RunJobs, counting: type[Counting],
+) -> None:  # fmt: skip
+    run_id = start(db, project, engineer, tuned_run)
+    run_jobs()
+    run = service.get_run(db, project, run_id)
+    db.refresh(run)
+    assert run.state == "succeeded", run.error
+    assert run.training_run_id == tuned_run.id and run.snapshot_id == tuned_run.snapshot_id
+    report = run.report
+    assert report is not None
+    (summary,) = report["sets"]
+    # Computed by hand from the stored rows: the tune's mean and the best prompt's mean.
+    rows = db.scalars(select(EvaluationResult).where(EvaluationResult.run_id == run_id)).all()
+    assert len(rows) == 8 * 3 and {r.model for r in rows} == {"tune", "base:plain", "base:system"}
+    tune = sum(r.score for r in rows if r.model == "tune") / 8
+    best = max(
+        sum(r.score for r in rows if r.model == m) / 8 for m in ("base:plain", "base:system")
+    )
+    assert summary["tune"]["mean"] == pytest.approx(tune) and tune >= 0.75
+    assert summary["best_prompt_score"]["mean"] == pytest.approx(best) and best <= 0.25
+    assert summary["gain"]["delta"] == pytest.approx(tune - best)
+    assert report["verdict"] == run.verdict == "ship_tune" and run.passed is True
+    assert {g["name"] for g in report["gates"]} == {"min_score", "min_gain"}
+    assert all(r.latency_s > 0 for r in rows)
+    assert sum(counting.calls) == 24
+    assert service.list_runs(db, project, training_run_id=tuned_run.id)[0].id == run_id
+
+
+def test_a_dead_worker_is_resumed_without_redoing_stored_items(
+    db: Session, project: Project, engineer: User, arith_set: EvalSet, tuned_run: TrainingRun,
+    run_jobs: RunJobs, dispatcher: RecordingDispatcher, counting: type[Counting],
+) -> None:  # fmt: skip
+    run_id = start(db, project, engineer, tuned_run)
+    counting.die_on = 4  # chunks of 4: base:plain (2 chunks), base:system (1 stored), dies
+    with pytest.raises(WorkerDied):
+        run_jobs()
+    stored = db.scalars(select(EvaluationResult).where(EvaluationResult.run_id == run_id)).all()
+    assert len(stored) == 12
+    first_ids = {(r.model, r.eval_item_id): r.id for r in stored}
+    job = db.scalars(select(Job).where(Job.kind == "evaluation_run")).one()
+    db.refresh(job)
+    assert job.state is JobState.running  # nobody recorded an outcome: the worker is gone
+
+    assert jobs.reap(db, stale_after_s=0, max_attempts=3) == [job.id]
+    db.commit()
+    counting.calls, counting.die_on = [], None
+    run_jobs()
+    assert sum(counting.calls) == 24 - 12  # only what was not stored
+    rows = db.scalars(select(EvaluationResult).where(EvaluationResult.run_id == run_id)).all()
+    assert len(rows) == 24
+    assert all(first_ids[(r.model, r.eval_item_id)] == r.id for r in rows
+               if (r.model, r.eval_item_id) in first_ids)  # fmt: skip
+    run = service.get_run(db, project, run_id)
+    db.refresh(run)
+    assert run.state == "succeeded" and run.verdict == "ship_tune" and run.done == 24
+
+
+def test_cancel_stops_after_the_chunk_in_flight(
+    db: Session, project: Project, engineer: User, arith_set: EvalSet, tuned_run: TrainingRun,
+    run_jobs: RunJobs, counting: type[Counting], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    run_id = start(db, project, engineer, tuned_run)
+    real_store = execute._store
+
+    def store_then_cancel(*args: Any) -> None:
+        real_store(*args)
+        with Session(bind=db.get_bind()) as other:
+            service.request_cancel(other, service.get_run(other, project, run_id))
+            other.commit()
+
+    monkeypatch.setattr(execute, "_store", store_then_cancel)
+    run_jobs()
+    run = service.get_run(db, project, run_id)
+    db.refresh(run)
+    assert run.state == "cancelled" and run.verdict is None
+    assert sum(counting.calls) == 4
+    with pytest.raises(Exception, match="already cancelled"):
+        service.request_cancel(db, run)
