@@ -16,7 +16,7 @@ PromptName = Literal["plain", "system", "fewshot"]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
-class SetSettingsIn(BaseModel):
+class EvalSetSettingsIn(BaseModel):
     """How one eval set is scored and gated."""
 
     role: SetRole = "task"
@@ -41,7 +41,7 @@ class SetSettingsIn(BaseModel):
         return value
 
 
-class PolicyIn(BaseModel):
+class GatePolicyIn(BaseModel):
     """A project's gate policy; every field has a sensible default."""
 
     default_min_score: float = Field(default=0.0, ge=0, le=1)
@@ -56,17 +56,17 @@ class PolicyIn(BaseModel):
     few_shot: int = Field(default=3, ge=0, le=16, description="shots in the few-shot prompt")
 
 
-class PolicyUpdate(PolicyIn):
-    sets: dict[int, SetSettingsIn] = Field(
+class GatePolicyUpdate(GatePolicyIn):
+    sets: dict[int, EvalSetSettingsIn] = Field(
         default_factory=dict, description="eval set id -> its settings"
     )
 
 
-class PolicyOut(PolicyIn):
-    sets: dict[int, SetSettingsIn] = Field(default_factory=dict)
+class GatePolicyOut(GatePolicyIn):
+    sets: dict[int, EvalSetSettingsIn] = Field(default_factory=dict)
 
 
-class RunCreate(BaseModel):
+class EvaluationCreate(BaseModel):
     """A model under test. ``adapter`` and ``merged`` take a succeeded training run's adapter;
     an endpoint run names the variable holding the API key, never the key."""
 
@@ -96,7 +96,7 @@ class RunCreate(BaseModel):
         return value or None
 
     @model_validator(mode="after")
-    def _complete(self) -> RunCreate:
+    def _complete(self) -> EvaluationCreate:
         if self.backend == "endpoint" and not (self.endpoint_url and self.endpoint_model):
             raise ValueError("an endpoint run needs endpoint_url and endpoint_model")
         if self.backend == "transformers" and not self.base_model and self.training_run_id is None:
@@ -110,7 +110,7 @@ class RunCreate(BaseModel):
         return self
 
 
-class RunOut(BaseModel):
+class EvaluationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -138,7 +138,7 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-class ResultOut(BaseModel):
+class EvaluationItemOut(BaseModel):
     """One eval item: the prompt and reference, and each model's output and score."""
 
     eval_item_id: int
@@ -151,7 +151,14 @@ class ResultOut(BaseModel):
     regression: bool
 
 
-class ResultPage(BaseModel):
-    items: list[ResultOut]
+class EvaluationItemPage(BaseModel):
+    items: list[EvaluationItemOut]
     total: int
     next_offset: int | None
+
+
+class GapExampleIn(BaseModel):
+    """A new training example written for an eval gap (never the eval item's text)."""
+
+    prompt: str = Field(min_length=1, max_length=20_000)
+    response: str = Field(default="", max_length=20_000)

@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, Invalid, NotFound
 from app.eval_runs import repository
 from app.eval_runs.report import set_slug
-from app.eval_runs.schemas import PolicyOut, PolicyUpdate, RunCreate, SetSettingsIn
+from app.eval_runs.schemas import (
+    EvalSetSettingsIn,
+    EvaluationCreate,
+    GatePolicyOut,
+    GatePolicyUpdate,
+)
 from app.jobs import repository as jobs_repository
 from app.jobs import service as jobs
 from app.models import (
@@ -33,25 +38,25 @@ EVAL_JOB = "evaluation_run"
 POLICY_FIELDS = ("default_min_score", "default_min_gain", "min_format_compliance",
                  "min_refusal_rate", "max_capability_drop", "capability_task_dir",
                  "capability_tasks", "few_shot")  # fmt: skip
-SET_FIELDS = tuple(SetSettingsIn.model_fields)
+SET_FIELDS = tuple(EvalSetSettingsIn.model_fields)
 
 
-def default_settings(eval_set: EvalSet) -> SetSettingsIn:
+def default_settings(eval_set: EvalSet) -> EvalSetSettingsIn:
     """A guess from the set's name: safety/red-team sets are refusal sets, JSON sets format
     sets, HumanEval code, MMLU multiple choice; anything else exact match on a task."""
     name = eval_set.name.lower()
     if any(word in name for word in ("safety", "red-team", "redteam", "harm", "hh-rlhf")):
-        return SetSettingsIn(role="safety", scorer="refusal", max_new_tokens=128)
+        return EvalSetSettingsIn(role="safety", scorer="refusal", max_new_tokens=128)
     if "json" in name or "format" in name:
-        return SetSettingsIn(role="format", scorer="json_format")
+        return EvalSetSettingsIn(role="format", scorer="json_format")
     if "humaneval" in name or "code" in name:
-        return SetSettingsIn(scorer="code_exec", max_new_tokens=384)
+        return EvalSetSettingsIn(scorer="code_exec", max_new_tokens=384)
     if "mmlu" in name or "choice" in name:
-        return SetSettingsIn(scorer="multiple_choice", max_new_tokens=16)
-    return SetSettingsIn()
+        return EvalSetSettingsIn(scorer="multiple_choice", max_new_tokens=16)
+    return EvalSetSettingsIn()
 
 
-def get_policy(db: Session, project: Project) -> PolicyOut:
+def get_policy(db: Session, project: Project) -> GatePolicyOut:
     """The project's policy (defaults where none is stored) and every frozen set's settings."""
     row = repository.policy(db, project.id)
     values = {f: getattr(row, f) for f in POLICY_FIELDS} if row is not None else {}
@@ -60,14 +65,16 @@ def get_policy(db: Session, project: Project) -> PolicyOut:
     for eval_set in repository.frozen_sets(db, project.id):
         found = stored.get(eval_set.id)
         sets[eval_set.id] = (
-            SetSettingsIn.model_validate({f: getattr(found, f) for f in SET_FIELDS})
+            EvalSetSettingsIn.model_validate({f: getattr(found, f) for f in SET_FIELDS})
             if found is not None
             else default_settings(eval_set)
         )
-    return PolicyOut(**values, sets=sets)
+    return GatePolicyOut(**values, sets=sets)
 
 
-def update_policy(db: Session, project: Project, user: User, data: PolicyUpdate) -> PolicyOut:
+def update_policy(
+    db: Session, project: Project, user: User, data: GatePolicyUpdate
+) -> GatePolicyOut:
     row = repository.policy(db, project.id)
     if row is None:
         row = EvalGatePolicy(project_id=project.id)
@@ -123,7 +130,9 @@ def _chosen_sets(db: Session, project: Project, ids: list[int]) -> list[EvalSet]
     return [by_id[i] for i in dict.fromkeys(ids)]
 
 
-def create_run(db: Session, project: Project, user: User | None, data: RunCreate) -> EvaluationRun:
+def create_run(
+    db: Session, project: Project, user: User | None, data: EvaluationCreate
+) -> EvaluationRun:
     """Validate the model under test, freeze the settings and queue the evaluation job."""
     eval_sets = _chosen_sets(db, project, data.eval_set_ids)
     base_model, adapter, snapshot_id = data.base_model, None, None

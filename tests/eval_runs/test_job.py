@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.eval_runs import execute, service
-from app.eval_runs.schemas import RunCreate
+from app.eval_runs.schemas import EvaluationCreate
 from app.evaluation.generation.base import Generation, Prompt
 from app.jobs import service as jobs
 from app.models import EvalSet, EvaluationResult, Job, JobState, Project, TrainingRun, User
@@ -56,7 +56,7 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> type[Counting]:
 
 
 def start(db: Session, project: Project, user: User, run: TrainingRun, **fields: Any) -> int:
-    data = RunCreate(model_kind="adapter", training_run_id=run.id, prompt_variant="plain",
+    data = EvaluationCreate(model_kind="adapter", training_run_id=run.id, prompt_variant="plain",
                      **fields)  # fmt: skip
     created = service.create_run(db, project, user, data)
     db.commit()
