@@ -24,19 +24,15 @@ from tests.training.tiny_model import build_tiny_model
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.set_num_threads(1)  # a tiny model: threads only contend with the other tests
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="session")
 def adapter_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_adapter(model_dir, tmp_path_factory.mktemp("tune") / "adapter")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def arith_records() -> list[dict[str, str]]:
