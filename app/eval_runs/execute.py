@@ -66,6 +66,7 @@ class Plan:
 
 
 def _variants(project: Project, shots: list[FewShot], k: int) -> dict[str, PromptVariant]:
+    k = min(k, len(shots))  # fewer clean examples than asked: as many shots as there are
     ladder = variants(project.system_prompt or None, shots, ks=(0, k) if k else (0,))
     found = {v.name: v for v in ladder}
     found["fewshot"] = ladder[-1] if k and len(ladder) > 1 else found.get("system", ladder[0])

@@ -15,8 +15,21 @@ from app.eval_runs import execute, service
 from app.eval_runs.schemas import EvaluationCreate
 from app.evaluation.generation.base import Generation, Prompt
 from app.jobs import service as jobs
-from app.models import EvalSet, EvaluationResult, Job, JobState, Project, TrainingRun, User
-from tests.factories import RecordingDispatcher, RunJobs
+from app.models import (
+    ContaminationFlag,
+    EvalItem,
+    EvalSet,
+    EvaluationResult,
+    ItemKind,
+    ItemStatus,
+    Job,
+    JobState,
+    Project,
+    TrainingRun,
+    User,
+)
+from tests.eval_runs.conftest import Scripted
+from tests.factories import RecordingDispatcher, RunJobs, make_examples
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -143,3 +156,43 @@ def test_cancel_stops_after_the_chunk_in_flight(
     assert sum(counting.calls) == 4
     with pytest.raises(Exception, match="already cancelled"):
         service.request_cancel(db, run)
+
+
+def test_few_shot_baseline_draws_approved_uncontaminated_examples(
+    db: Session, project: Project, engineer: User, arith_set: EvalSet, stand_in_run: TrainingRun,
+    run_jobs: RunJobs, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    seen: list[Sequence[Prompt]] = []
+
+    class Recording(Scripted):
+        def generate(
+            self, prompts: Sequence[Prompt], max_new_tokens: int, greedy: bool = True
+        ) -> list[Generation]:
+            seen.append(prompts)
+            return super().generate(prompts, max_new_tokens, greedy)
+
+    monkeypatch.setattr(execute, "make_backend", lambda plan, which: Recording(which))
+    flagged, *_ = make_examples(db, project, 3, status=ItemStatus.approved, prefix="Shot")
+    make_examples(db, project, 1, prefix="Draft")  # a draft is never a shot
+    item = db.scalars(select(EvalItem).where(EvalItem.eval_set_id == arith_set.id)).first()
+    assert item is not None
+    db.add(ContaminationFlag(project_id=project.id, eval_set_id=arith_set.id,
+                             eval_item_id=item.id, item_kind=ItemKind.example,
+                             example_id=flagged.id, item_content_hash=flagged.content_hash,
+                             method="exact", score=1.0))  # fmt: skip
+    db.commit()
+    run_id = start(db, project, engineer, stand_in_run)  # few_shot: 3 by default
+    run_jobs()
+    run = service.get_run(db, project, run_id)
+    db.refresh(run)
+    assert run.state == "succeeded", run.error
+    assert set(run.report["sets"][0]["models"]) == {  # type: ignore[index]
+        "tune", "base:plain", "base:system", "base:system+2shot"}  # fmt: skip
+    shots = [p for batch in seen for p in batch if not isinstance(p, str) and len(p) > 2]
+    assert (
+        shots
+        and all(  # the approved examples that carry no flag, oldest first
+            [m["content"] for m in p[1:-1]] == ["Shot 1?", "Answer 1.", "Shot 2?", "Answer 2."]
+            for p in shots
+        )
+    )
