@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.eval_runs import execute, service
-from app.eval_runs.schemas import EvaluationCreate
+from app.eval_runs.schemas import EvaluationCreate, GatePolicyUpdate
 from app.evaluation.generation.base import Generation, Prompt
 from app.jobs import service as jobs
 from app.models import (
@@ -196,3 +196,19 @@ def test_few_shot_baseline_draws_approved_uncontaminated_examples(
             for p in shots
         )
     )
+
+
+def test_a_record_without_the_configured_field_fails_the_run_by_name(
+    db: Session, project: Project, engineer: User, arith_set: EvalSet, stand_in_run: TrainingRun,
+    run_jobs: RunJobs, scripted: None,
+) -> None:  # fmt: skip
+    policy = service.get_policy(db, project)
+    policy.sets[arith_set.id].prompt_field = "problem"
+    service.update_policy(db, project, engineer, GatePolicyUpdate(**policy.model_dump()))
+    db.commit()
+    run_id = start(db, project, engineer, stand_in_run)
+    run_jobs()
+    run = service.get_run(db, project, run_id)
+    db.refresh(run)
+    assert run.state == "failed" and run.report is None
+    assert run.error == "eval set 'Arith' item 1: no field 'problem' in the record"
