@@ -17,6 +17,8 @@ from app.contamination import service as contamination
 from app.db import session_scope, transaction
 from app.diversity import service as diversity
 from app.errors import AppError, Invalid
+from app.eval_runs import execute as evaluation
+from app.eval_runs import service as eval_runs
 from app.exports import service as exports
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
@@ -190,3 +192,21 @@ def _training_submit_failed(db: Session, job: Job) -> None:
 def run_training_submit(ctx: JobContext) -> dict[str, Any]:
     """Hand a training run to its backend (seconds); the poller follows it from then on."""
     return training_lifecycle.submit(int(ctx.params["run_id"]), ctx.session_factory)
+
+
+def _evaluation_ended(db: Session, job: Job) -> None:
+    eval_runs.mark_ended(
+        db, int(job.params["run_id"]), job.state.value == "cancelled",
+        job.error or f"the evaluation job was {job.state.value}",
+    )  # fmt: skip
+
+
+@register(eval_runs.EVAL_JOB, queue=LONG, on_failure=_evaluation_ended)
+def run_evaluation(ctx: JobContext) -> dict[str, Any]:
+    """Score a model under test and its baselines chunk by chunk (stored chunks are never
+    redone, so a re-queued job resumes), then store the gate report and verdict."""
+
+    def progress(fraction: float, message: str) -> None:
+        ctx.progress(fraction, message, force=True)  # once a chunk: where a cancel is seen
+
+    return evaluation.execute(int(ctx.params["run_id"]), ctx.session_factory, progress)

@@ -62,6 +62,8 @@ def create_app(
     from app.dashboard import router as dashboard
     from app.diversity import pages as diversity_pages
     from app.diversity import router as diversity
+    from app.eval_runs import pages as eval_run_pages
+    from app.eval_runs import router as eval_runs
     from app.evalsets import pages as evalset_pages
     from app.evalsets import router as evalsets
     from app.examples import pages as example_pages
@@ -93,7 +95,7 @@ def create_app(
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
         evalsets, evalset_pages, contamination, contamination_pages, selections,
         diversity, diversity_pages, labeling_pages, review, review_pages,
-        dashboard, dashboard_pages, training, training_pages,
+        dashboard, dashboard_pages, training, training_pages, eval_runs, eval_run_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

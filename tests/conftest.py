@@ -172,6 +172,7 @@ def quick_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
 # PostgreSQL pass runs `-m "not pure"`. A module listed here that asks for a database fixture
 # fails at collection, so the list cannot hide a database test from that pass.
 PURE_MODULES = {
+    "tests/eval_runs/test_items_report.py",
     "tests/evaluation/test_code_exec.py",
     "tests/evaluation/test_end_to_end.py",
     "tests/evaluation/test_harness.py",

@@ -14,7 +14,7 @@ from app.items import changes, repository
 from app.items.kinds import content_differs, snapshot
 from app.items.listing import list_items
 from app.items.schemas import ListFilter
-from app.models import Example, ItemKind, ItemStatus, Project, Revision, User
+from app.models import Example, ItemKind, ItemStatus, Project, Revision, Source, User
 
 KIND = ItemKind.example
 # What a revert restores: the conversation, tags, rating and status (not the export split).
@@ -51,6 +51,21 @@ def _set_messages(db: Session, project: Project, example: Example, messages: Any
     example.messages = parsed.messages  # type: ignore[union-attr]
     example.needs_response = parsed.needs_response  # type: ignore[union-attr]
     example.content_hash = new_hash
+
+
+def create(
+    db: Session, project: Project, user: User, messages: list[dict[str, Any]], tags: list[str]
+) -> Example:
+    """A new draft example written by hand, validated and hashed like an import; recorded as
+    a "create" revision and announced, so the contamination check runs on it as on any edit."""
+    example = Example(project_id=project.id, source=Source.human, status=ItemStatus.draft,
+                      tags=list(tags), messages=[], tools=None, created_by_id=user.id)  # fmt: skip
+    _set_messages(db, project, example, messages)
+    db.add(example)
+    db.flush()
+    changes.record(db, project, user, KIND, example, "create", None, snapshot(example))
+    changes.content_changed(db, project, user, KIND, example.id)
+    return example
 
 
 def update(

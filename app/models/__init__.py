@@ -21,6 +21,7 @@ from app.models.enums import (
     Source,
 )
 from app.models.evalset import EvalItem, EvalSet
+from app.models.evaluation import EvalGatePolicy, EvalSetSetting, EvaluationResult, EvaluationRun
 from app.models.export import ExportSnapshot
 from app.models.items import Example, PreferencePair, Revision
 from app.models.job import Job
@@ -40,9 +41,13 @@ __all__ = [
     "DiversityRun",
     "DiversityScore",
     "EmbeddingCache",
+    "EvalGatePolicy",
     "EvalIndexBlob",
     "EvalItem",
     "EvalSet",
+    "EvalSetSetting",
+    "EvaluationResult",
+    "EvaluationRun",
     "Example",
     "ExportSnapshot",
     "FlagStatus",

@@ -187,6 +187,7 @@ def run_page(
     context = {
         "run": run, "chart": curves.chart(curves.loss_series(rows)), "snapshot": snapshot,
         "manual": _manual_file(run), "steps": len([r for r in rows if r.get("loss") is not None]),
+        "evaluations": service.evaluations(db, run),
     }  # fmt: skip
     return render(request, "training/run.html", context, partial="training/_live.html")
 

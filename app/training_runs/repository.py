@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import TrainingMetric, TrainingRun
+from app.models import EvaluationRun, TrainingMetric, TrainingRun
 from app.models.training import ACTIVE_STATES
 
 
@@ -78,6 +78,18 @@ def metrics(
             select(TrainingMetric)
             .where(TrainingMetric.run_id == run_id, TrainingMetric.seq > after_seq)
             .order_by(TrainingMetric.seq)
+            .limit(limit)
+        )
+    )
+
+
+def evaluations(db: Session, run_id: int, limit: int = 20) -> list[EvaluationRun]:
+    """The evaluation runs of this training run's adapter, newest first."""
+    return list(
+        db.scalars(
+            select(EvaluationRun)
+            .where(EvaluationRun.training_run_id == run_id)
+            .order_by(EvaluationRun.id.desc())
             .limit(limit)
         )
     )

@@ -22,7 +22,7 @@ from app.errors import Conflict, Invalid, NotFound
 from app.exports import service as exports
 from app.exports.files import sha256_file
 from app.jobs import service as jobs
-from app.models import ExportSnapshot, Project, TrainingMetric, TrainingRun, User
+from app.models import EvaluationRun, ExportSnapshot, Project, TrainingMetric, TrainingRun, User
 from app.models.base import utcnow
 from app.training.config import RunConfig, check_model, read_model_config
 from app.training.memory import ModelConfigError
@@ -227,6 +227,11 @@ def list_for(db: Session, project: Project) -> list[TrainingRun]:
 
 def metrics(db: Session, run: TrainingRun, after_seq: int = -1) -> list[TrainingMetric]:
     return repository.metrics(db, run.id, after_seq)
+
+
+def evaluations(db: Session, run: TrainingRun) -> list[EvaluationRun]:
+    """Evaluations of the run's adapter (their gate reports and verdicts), newest first."""
+    return repository.evaluations(db, run.id)
 
 
 def request_cancel(db: Session, run: TrainingRun) -> TrainingRun:

@@ -98,6 +98,31 @@ AUDITED: dict[str, set[str]] = {
         "init_run_id",
     },
     "EvalSetUpdate": {"name", "text_fields"},
+    # Evaluation (engineers): thresholds and runs; nothing is written to items.
+    "GatePolicyUpdate": {
+        "default_min_score",
+        "default_min_gain",
+        "min_format_compliance",
+        "min_refusal_rate",
+        "max_capability_drop",
+        "capability_task_dir",
+        "capability_tasks",
+        "few_shot",
+        "sets",
+    },
+    "EvaluationCreate": {
+        "model_kind",
+        "base_model",
+        "training_run_id",
+        "prompt_variant",
+        "eval_set_ids",
+        "backend",
+        "endpoint_url",
+        "endpoint_model",
+        "endpoint_base_model",
+        "api_key_env",  # the variable's name only: a key is never stored
+    },
+    "GapExampleIn": {"prompt", "response"},  # reviewers: a NEW draft example, always draft
     "RunCreate": {"eval_set_ids", "full", "tau"},  # contamination / diversity runs
     "DismissIn": {"reason"},
     "DropIn": {"reason"},  # engineers: rejects a contaminated item, with a revision
