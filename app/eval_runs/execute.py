@@ -26,6 +26,7 @@ from app.evaluation.gates import Capability
 from app.evaluation.generation.base import GenerationBackend
 from app.evaluation.prompts import FewShot, PromptVariant, variants
 from app.evaluation.runner import EvalItem, ItemRecord, run_evaluation
+from app.evaluation.scorers.multiple_choice import ChoiceQuestion, score_by_loglikelihood
 from app.evaluation.scoring import make_scorer
 from app.models import EvaluationResult, Project
 from app.models.base import utcnow
@@ -199,8 +200,14 @@ def _score_all(plan: Plan, factory: sessionmaker[Session] | None, progress: Prog
                 clock[0] = now
                 progress(len(plan.done) / total, f"{set_plan.slug}: {model}")
 
+            backend = loaded[which]
+            if settings["scorer"] == "multiple_choice" and getattr(backend, "name", "") == (
+                "transformers"
+            ):
+                by_loglikelihood(backend, set_plan.items, variant, done, on_chunk)
+                continue
             run_evaluation(
-                loaded[which], set_plan.items, scorer, variant=variant,
+                backend, set_plan.items, scorer, variant=variant,
                 max_new_tokens=int(settings["max_new_tokens"]), chunk_size=CHUNK_SIZE,
                 done_ids=done, on_chunk=on_chunk,
             )  # fmt: skip
@@ -208,6 +215,31 @@ def _score_all(plan: Plan, factory: sessionmaker[Session] | None, progress: Prog
         close = getattr(backend, "close", None)
         if callable(close):
             close()
+
+
+def by_loglikelihood(
+    backend: Any, items: list[EvalItem], variant: PromptVariant, done: set[str],
+    on_chunk: Callable[[list[ItemRecord], int, int], None],
+) -> None:  # fmt: skip
+    """Multiple choice on a backend that scores text: the option with the highest
+    log-likelihood after the item's prompt (rendered with the variant) is the answer. Chunked
+    and resumable like the runner; the stored output is the chosen letter."""
+    pending = [item for item in items if item.id not in done]
+    finished = len(items) - len(pending)
+    for start in range(0, len(pending), CHUNK_SIZE):
+        records = []
+        for item in pending[start : start + CHUNK_SIZE]:
+            question = ChoiceQuestion(str(item.meta["question"]), tuple(item.meta["options"]),
+                                      item.reference)  # fmt: skip
+            logprobs = backend.option_logprobs(
+                variant.messages(item.prompt), [f" {option}" for option in question.options]
+            )
+            scored = score_by_loglikelihood(logprobs, question)
+            records.append(ItemRecord(item.id, item.prompt, item.reference, scored.extracted or "",
+                                      scored.score, scored.extracted,
+                                      {**scored.detail, "by": "loglikelihood"}, 0))  # fmt: skip
+        finished += len(records)
+        on_chunk(records, finished, len(items))
 
 
 def _capability(plan: Plan) -> tuple[Capability | None, dict[str, float]]:

@@ -95,6 +95,16 @@ def results(db: Session, run_id: int, eval_set_id: int | None = None) -> list[Ev
     return list(db.scalars(query.order_by(EvaluationResult.eval_item_id, EvaluationResult.model)))
 
 
+def results_of_item(db: Session, run_id: int, eval_item_id: int) -> list[EvaluationResult]:
+    return list(
+        db.scalars(
+            select(EvaluationResult)
+            .where(EvaluationResult.run_id == run_id, EvaluationResult.eval_item_id == eval_item_id)
+            .order_by(EvaluationResult.model)
+        )
+    )
+
+
 def result_count(db: Session, run_id: int) -> int:
     count = db.scalar(select(func.count()).where(EvaluationResult.run_id == run_id))
     return int(count or 0)

@@ -81,7 +81,7 @@ def page(
 
 def one(db: Session, run: EvaluationRun, eval_item_id: int) -> EvaluationItemOut:
     """One item of the run, as the side-by-side view shows it."""
-    rows = [r for r in repository.results(db, run.id) if r.eval_item_id == eval_item_id]
+    rows = repository.results_of_item(db, run.id, eval_item_id)
     item = repository.items_by_id(db, [eval_item_id]).get(eval_item_id)
     if not rows or item is None:
         raise NotFound(f"eval item {eval_item_id} has no result in evaluation run {run.id}")

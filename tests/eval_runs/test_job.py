@@ -4,7 +4,9 @@ re-queued and the new worker generates only what was not stored; a cancel stops 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.eval_runs import execute, service
 from app.eval_runs.schemas import EvaluationCreate, GatePolicyUpdate
+from app.evalsets import service as evalsets
 from app.evaluation.generation.base import Generation, Prompt
+from app.evaluation.generation.transformers_backend import TransformersBackend
 from app.jobs import service as jobs
 from app.models import (
     ContaminationFlag,
@@ -29,7 +33,7 @@ from app.models import (
     User,
 )
 from tests.eval_runs.conftest import Scripted
-from tests.factories import RecordingDispatcher, RunJobs, make_examples
+from tests.factories import SHARED_DATA, RecordingDispatcher, RunJobs, make_examples
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -212,3 +216,36 @@ def test_a_record_without_the_configured_field_fails_the_run_by_name(
     db.refresh(run)
     assert run.state == "failed" and run.report is None
     assert run.error == "eval set 'Arith' item 1: no field 'problem' in the record"
+
+
+def test_multiple_choice_by_option_loglikelihood_on_mmlu_rows(
+    db: Session, project: Project, engineer: User, model_dir: Path, run_jobs: RunJobs,
+    dispatcher: RecordingDispatcher, tmp_path: Path,
+) -> None:  # fmt: skip
+    with (SHARED_DATA / "mmlu_sociology_test.csv").open(newline="", encoding="utf-8") as f:
+        rows = [row for _, row in zip(range(3), csv.reader(f), strict=False)]
+    path = tmp_path / "mmlu.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    eval_set = evalsets.create_from_file(db, project, engineer, name="MMLU sociology", path=path,
+                                         header=False)  # fmt: skip
+    evalsets.freeze(db, eval_set, engineer)
+    db.commit()
+    dispatcher.sent.clear()
+    data = EvaluationCreate(base_model=str(model_dir), prompt_variant="plain")
+    run = service.create_run(db, project, engineer, data)
+    db.commit()
+    run_jobs()
+    db.refresh(run)
+    assert run.state == "succeeded", run.error
+    stored = db.scalars(select(EvaluationResult).where(EvaluationResult.run_id == run.id)).all()
+    backend = TransformersBackend(model_dir)
+    for result, row in zip(sorted(stored, key=lambda r: r.eval_item_id), rows, strict=True):
+        options = [f"{k}. {o}" for k, o in zip("ABCD", row[1:5], strict=True)]
+        prompt = "\n".join([row[0].strip(), *options, "Answer:"])
+        expected = backend.option_logprobs([{"role": "user", "content": prompt}],
+                                           [f" {o}" for o in row[1:5]])  # fmt: skip
+        assert result.detail["by"] == "loglikelihood"
+        assert result.detail["logprobs"] == pytest.approx(expected, abs=1e-4)
+        assert result.output == "ABCD"[expected.index(max(expected))]
+        assert result.score == float(result.output == row[5])
