@@ -187,6 +187,7 @@ PURE_MODULES = {
     "tests/synthetic/test_cli.py",
     "tests/synthetic/test_generators.py",
     "tests/synthetic/test_llm_client.py",
+    "tests/synthetic/test_tiny_model.py",
     "tests/training/test_backends_local.py",
     "tests/training/test_backends_local_runner.py",
     "tests/training/test_backends_manual.py",

@@ -272,8 +272,9 @@ class ChatClient:
             fill()
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = running.pop(future)
+                finished = [(running.pop(future), future) for future in done]
+                fill()  # the next requests go out before the caller works on these answers
+                for item, future in finished:
                     error = future.exception()
                     if error is None:
                         yield item, future.result()
@@ -281,7 +282,6 @@ class ChatClient:
                         yield item, error
                     else:
                         raise error
-                fill()
 
     @property
     def stopped(self) -> bool:

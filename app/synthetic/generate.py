@@ -4,14 +4,14 @@ dropped. The service (`service.py`) reads the inputs and writes the outcome.
 
 Requests go out ``concurrency`` at a time (`ChatClient.map`); a generator stops when it has
 what was asked, when the budget is spent, when the caller cancels (``progress`` raising), or
-when three rounds in a row add nothing (the model is repeating itself).
+when ``STALE_ROUNDS`` x concurrency answers in a row add nothing (the model repeats itself).
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ class Outcome:
     counts: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None
     last_error: str | None = None
+    failing: int = 0
+    """Failed requests in a row (a down endpoint stops an open-ended generator)."""
 
     def failed(self, error: LLMError) -> None:
         if isinstance(error, BudgetExhausted):
@@ -63,6 +65,7 @@ class Outcome:
             self.stopped = "cancelled"
         else:
             self.counts["failed_requests"] += 1
+            self.failing += 1
             self.last_error = str(error)
 
 
@@ -94,6 +97,7 @@ def _run(
             if isinstance(result, LLMError):
                 outcome.failed(result)
             else:
+                outcome.failing = 0
                 yield item, result
     except BaseException:
         client.cancel.set()
@@ -126,41 +130,45 @@ def self_instruct(
     text, version = templates[TemplateName.self_instruct]
     outcome = Outcome()
     rouge = RougePool([*pool, *(s.instruction for s in seeds if s.id is None)])
-    stale = 0
-    while len(outcome.drafts) < count and not client.stopped and stale < STALE_ROUNDS:
-        prompts = []
-        for _ in range(max(1, client.settings.concurrency)):
+    stale_limit = STALE_ROUNDS * max(1, client.settings.concurrency)
+    stale, answered = 0, 0
+
+    def prompts() -> Iterator[tuple[str, list[int]]]:
+        """Built as a slot frees up (never a round at a time: the pipeline stays full), each
+        from the seeds and the tasks made so far, until enough are kept, or the model has
+        repeated itself (or the endpoint failed) ``stale_limit`` times in a row."""
+        while len(outcome.drafts) < count and max(stale, outcome.failing) < stale_limit:
             chosen = rng.sample(list(seeds), min(SEEDS_PER_PROMPT, len(seeds)))
             made = rng.sample(outcome.drafts, min(GENERATED_PER_PROMPT, len(outcome.drafts)))
             tasks = [s.instruction for s in chosen] + [d.instruction for d in made]
             listing = "\n".join(f"{i}. {t}" for i, t in enumerate(tasks, 1))
             body = render(text, {"tasks": listing, "count": per_request})
-            prompts.append((body, [s.id for s in chosen if s.id is not None]))
-        before, answered = len(outcome.drafts), 0
-        for (_, seed_ids), result in _run(
-            client, lambda p: _ask(client, sampling, p[0]), prompts, outcome
-        ):
-            answered += 1
-            for instruction in rules.parse_numbered(result.text):
-                if len(outcome.drafts) >= count:
-                    break
-                outcome.counts["generated"] += 1
-                problem = rules.instruction_problem(instruction)
-                if problem is None:
-                    novel, _ = rouge.add_if_novel(instruction)
-                    problem = None if novel else "rouge"
-                if problem is not None:
-                    outcome.counts[f"dropped_{problem}"] += 1
-                else:
-                    outcome.drafts.append(
-                        Draft(instruction, seed_ids=seed_ids,
-                              templates={TemplateName.self_instruct.value: version},
-                              detail={"temperature": sampling.temperature})
-                    )  # fmt: skip
-            if progress:
-                progress(0.8 * len(outcome.drafts) / count, f"{len(outcome.drafts)} new tasks")
-        _check_alive(outcome, answered)
+            yield body, [s.id for s in chosen if s.id is not None]
+
+    for (_, seed_ids), result in _run(
+        client, lambda p: _ask(client, sampling, p[0]), prompts(), outcome
+    ):
+        answered += 1
+        before = len(outcome.drafts)
+        for instruction in rules.parse_numbered(result.text):
+            if len(outcome.drafts) >= count:
+                break
+            outcome.counts["generated"] += 1
+            problem = rules.instruction_problem(instruction)
+            if problem is None and not rouge.add_if_novel(instruction)[0]:
+                problem = "rouge"
+            if problem is not None:
+                outcome.counts[f"dropped_{problem}"] += 1
+            else:
+                outcome.drafts.append(
+                    Draft(instruction, seed_ids=seed_ids,
+                          templates={TemplateName.self_instruct.value: version},
+                          detail={"temperature": sampling.temperature})
+                )  # fmt: skip
         stale = stale + 1 if len(outcome.drafts) == before else 0
+        if progress:
+            progress(0.8 * len(outcome.drafts) / count, f"{len(outcome.drafts)} new tasks")
+    _check_alive(outcome, answered)
     if with_responses and outcome.drafts:
         _respond(client, outcome, templates, sampling, progress)
     return outcome

@@ -27,6 +27,7 @@ BLOCKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map",
     "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 )  # fmt: skip
+_BLOCKED = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in BLOCKLIST) + r")\b")
 _NUMBERED = re.compile(r"^\s*(?:\d+\s*[.):]|[-*•])\s*(?:task\s*\d*\s*:?)?\s*", re.IGNORECASE)
 _PROMPT_WORDS = ("given prompt", "rewritten prompt", "created prompt", "#rewritten", "#created")
 _STOP_TEXT = (
@@ -65,10 +66,8 @@ def instruction_problem(text: str) -> str | None:
         return "too_short"
     if len(ws) > MAX_WORDS:
         return "too_long"
-    lowered = " ".join(ws)
-    for word in BLOCKLIST:
-        if re.search(rf"\b{re.escape(word)}\b", lowered):
-            return "unsupported"
+    if _BLOCKED.search(" ".join(ws)):
+        return "unsupported"
     first = text.strip()[0]
     if not first.isalnum() or not first.isascii():
         return "bad_start"
