@@ -27,6 +27,8 @@ from app.jobs.registry import LONG, register
 from app.jobs.runner import JobContext
 from app.models import EvalSet, ItemKind, Job, Project
 from app.review import bulk as review_bulk
+from app.synthetic import service as synthetic
+from app.synthetic import worker as synthetic_worker
 from app.training_runs import lifecycle as training_lifecycle
 from app.training_runs import service as training
 
@@ -210,3 +212,14 @@ def run_evaluation(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(fraction, message, force=True)  # once a chunk: where a cancel is seen
 
     return evaluation.execute(int(ctx.params["run_id"]), ctx.session_factory, progress)
+
+
+def _synthetic_ended(db: Session, job: Job) -> None:
+    state = "cancelled" if job.state.value == "cancelled" else "failed"
+    synthetic.mark_ended(db, int(job.params["run_id"]), state, job.error)
+
+
+@register(synthetic.GENERATE_JOB, queue=LONG, on_failure=_synthetic_ended)
+def run_synthetic_generation(ctx: JobContext) -> dict[str, Any]:
+    """Generate over an OpenAI-compatible endpoint; cancel stops the requests in flight."""
+    return synthetic_worker.run(ctx.session_factory, int(ctx.params["run_id"]), ctx.progress)

@@ -83,6 +83,8 @@ def create_app(
     from app.review import pages as review_pages
     from app.review import router as review
     from app.selections import router as selections
+    from app.synthetic import pages as synthetic_pages
+    from app.synthetic import router as synthetic
     from app.training_runs import pages as training_pages
     from app.training_runs import router as training
     from app.users import pages as user_pages
@@ -96,6 +98,7 @@ def create_app(
         evalsets, evalset_pages, contamination, contamination_pages, selections,
         diversity, diversity_pages, labeling_pages, review, review_pages,
         dashboard, dashboard_pages, training, training_pages, eval_runs, eval_run_pages,
+        synthetic, synthetic_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

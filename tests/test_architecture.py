@@ -15,7 +15,19 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[1] / "app"
 
 SHARED = frozenset(
-    {"config", "db", "models", "errors", "web", "auth", "items", "embeddings", "text", "formats"}
+    {
+        "config",
+        "db",
+        "models",
+        "errors",
+        "web",
+        "auth",
+        "items",
+        "embeddings",
+        "text",
+        "formats",
+        "llm",
+    }
 )
 """Layers every domain may use; none of them may import a domain."""
 COMPOSITION = frozenset({"main", "cli", "migrate", "health"})

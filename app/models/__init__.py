@@ -28,6 +28,12 @@ from app.models.job import Job
 from app.models.labeling import Label, LabelSlot, Review
 from app.models.project import Project, ProjectMember
 from app.models.selection import Selection, SelectionItem
+from app.models.synthetic import (
+    SyntheticProvenance,
+    SyntheticRun,
+    SyntheticSettings,
+    SyntheticTemplate,
+)
 from app.models.throttle import LoginThrottle
 from app.models.training import TrainingMetric, TrainingRun
 from app.models.user import ApiToken, User
@@ -70,6 +76,10 @@ __all__ = [
     "Selection",
     "SelectionItem",
     "Source",
+    "SyntheticProvenance",
+    "SyntheticRun",
+    "SyntheticSettings",
+    "SyntheticTemplate",
     "TrainingMetric",
     "TrainingRun",
     "User",

@@ -15,10 +15,10 @@ from app.db import transaction
 from app.errors import Conflict, Invalid, NotFound
 from app.items.kinds import Item, model_for
 from app.jobs import service as jobs
-from app.models import ItemKind, Project, ReviewDecision, User
+from app.models import ItemKind, Project, ReviewDecision, Source, User
 from app.review import repository
 from app.review.schemas import BulkAction, QueueFilter
-from app.review.service import apply_decision, kinds_in, queue_conditions
+from app.review.service import apply_decision, kinds_in, queue_conditions, synthetic_blocker
 
 BULK_JOB = "review_bulk"
 INLINE_MAX = 500
@@ -111,6 +111,11 @@ def decide_batch(
         hashes = [(item.id, item.content_hash) for item in items]
         for item_id in repository.approved_by(db, kind, hashes, reviewer.id):
             blocked.setdefault(item_id, "you already approved it")
+        for item in items:  # generated items wait for their contamination check
+            if item.source is Source.synthetic and item.id not in blocked:
+                reason = synthetic_blocker(db, kind, item)
+                if reason is not None:
+                    blocked[item.id] = reason
     for item in items:
         if item.id in blocked:
             result.skipped_total += 1

@@ -14,6 +14,10 @@ from app.items.kinds import Item, model_for
 from app.items.listing import has_tag
 from app.items.repository import LABELED_STATES
 from app.models import (
+    ContaminationChecked,
+    ContaminationFlag,
+    EvalSet,
+    FlagStatus,
     ItemKind,
     ItemStatus,
     Label,
@@ -48,6 +52,38 @@ def approvers(db: Session, kind: ItemKind, item_id: int, content_hash: str) -> s
     if last_block is not None:
         query = query.where(Review.id > last_block)
     return {u for u in db.scalars(query.distinct()) if u is not None}
+
+
+def contamination_state(
+    db: Session, project_id: int, kind: ItemKind, item_id: int, content_hash: str
+) -> tuple[int, int, int]:
+    """(frozen eval sets of the project, those that checked the item at `content_hash`, the
+    item's open contamination flags)."""
+    column = (
+        ContaminationChecked.example_id
+        if kind is ItemKind.example
+        else ContaminationChecked.pair_id
+    )
+    flag_column = (
+        ContaminationFlag.example_id if kind is ItemKind.example else ContaminationFlag.pair_id
+    )
+    frozen = select(EvalSet.id).where(
+        EvalSet.project_id == project_id, EvalSet.frozen_at.is_not(None)
+    )
+    sets = db.scalar(select(func.count()).select_from(frozen.subquery())) or 0
+    checked = db.scalar(
+        select(func.count(ContaminationChecked.id)).where(
+            column == item_id,
+            ContaminationChecked.content_hash == content_hash,
+            ContaminationChecked.eval_set_id.in_(frozen),
+        )
+    )
+    flags = db.scalar(
+        select(func.count(ContaminationFlag.id)).where(
+            flag_column == item_id, ContaminationFlag.status == FlagStatus.open
+        )
+    )
+    return sets, checked or 0, flags or 0
 
 
 def reviews_of(db: Session, kind: ItemKind, item_id: int) -> list[Review]:

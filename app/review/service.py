@@ -29,6 +29,7 @@ from app.models import (
     Project,
     Review,
     ReviewDecision,
+    Source,
     User,
 )
 from app.pairs import service as pairs
@@ -54,6 +55,27 @@ def approval_blocker(db: Session, kind: ItemKind, item: Item, user: User) -> str
         return (
             f"you labeled {kind.value} {item.id}, so another reviewer has to approve it "
             "(you can still reject it or send it back)"
+        )
+    if item.source is Source.synthetic:
+        return synthetic_blocker(db, kind, item)
+    return None
+
+
+def synthetic_blocker(db: Session, kind: ItemKind, item: Item) -> str | None:
+    """Generated items enter the pool only once the contamination check has seen their current
+    content against every frozen eval set, with no open flag (docs/synthetic.md)."""
+    sets, checked, flags = repository.contamination_state(
+        db, item.project_id, kind, item.id, item.content_hash
+    )
+    if checked < sets:
+        return (
+            f"{kind.value} {item.id} is synthetic and the contamination check has not seen its "
+            f"current content ({checked} of {sets} frozen eval sets); wait for the check"
+        )
+    if flags:
+        return (
+            f"{kind.value} {item.id} is synthetic and has {flags} open contamination flag(s): "
+            "dismiss or drop them first"
         )
     return None
 

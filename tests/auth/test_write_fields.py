@@ -131,6 +131,30 @@ AUDITED: dict[str, set[str]] = {
     "TagIn": {"tag", "examples", "pairs"},
     "BulkIn": {"action", "filter", "expected_count", "comment", "dry_run"},  # reviewers
     "DecisionIn": {"decision", "comment", "version"},  # reviewers, own-work rule
+    # Synthetic generation (engineers): the endpoint (a key's variable NAME, never a key),
+    # template versions, and runs whose items enter as draft/submitted only, never approved.
+    "SettingsIn": {
+        "base_url",
+        "model",
+        "api_key_env",
+        "temperature",
+        "max_tokens",
+        "concurrency",
+        "max_requests",
+        "timeout_s",
+    },
+    "TemplateIn": {"name", "text"},
+    "GenerateIn": {
+        "method",
+        "count",
+        "status",
+        "seed_tasks",
+        "example_ids",
+        "with_responses",
+        "per_request",
+        "breadth_share",
+        "seed",
+    },
     # multipart forms
     "imports": {"file", "format", "source", "generator", "skip_invalid", "status"},  # engineers
     "eval-sets": {"file", "name", "fields", "header"},

@@ -1,25 +1,28 @@
 """A small OpenAI-compatible server for tests: FastAPI + uvicorn on 127.0.0.1 serving a tiny
 model through the transformers backend (``/v1/chat/completions``, ``/v1/completions`` with
-``echo`` + ``logprobs`` for scoring continuations, as vLLM does)."""
+``echo`` + ``logprobs`` for scoring continuations, as vLLM does). ``serve`` and the scripted
+faults live in tests/llm_server.py, shared with the synthetic-generation tests."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
-import uvicorn
 from fastapi import FastAPI, Header, HTTPException
 
 from app.evaluation.generation.transformers_backend import TransformersBackend
+from tests.llm_server import Faults, add_faults
+from tests.llm_server import serve as serve
 
 
-def build_app(backend: TransformersBackend, api_key: str | None = None) -> FastAPI:
+def build_app(
+    backend: TransformersBackend, api_key: str | None = None, faults: Faults | None = None
+) -> FastAPI:
+    """``faults`` scripts errors, stalls and latency before the model answers."""
     app = FastAPI()
+    if faults is not None:
+        add_faults(app, faults)
     lock = threading.Lock()  # one generation at a time on the shared model
 
     def check(authorization: str | None) -> None:
@@ -62,28 +65,3 @@ def _echo(backend: TransformersBackend, prompt: str) -> dict[str, Any]:
     values += [float(logprobs[i - 1, t]) for i, t in enumerate(encoded["input_ids"]) if i > 0]
     offsets = [start for start, _ in encoded["offset_mapping"]]
     return {"token_logprobs": values, "text_offset": offsets}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free 127.0.0.1 port; yields the base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -9,7 +9,6 @@ which this backend does not use; it is reported as ``None``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +18,7 @@ from typing import Any
 import httpx
 
 from app.evaluation.generation.base import Generation, GenerationError, Prompt
-
-_RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+from app.llm.client import ChatClient, EndpointSettings, LLMError
 
 
 @dataclass(frozen=True)
@@ -35,44 +33,37 @@ class EndpointConfig:
 
 
 class OpenAICompatibleBackend:
+    """Evaluation's view of an endpoint; the HTTP work (retries, Retry-After, the key from the
+    environment) is the shared :class:`app.llm.client.ChatClient`'s."""
+
     name = "openai"
 
     def __init__(self, config: EndpointConfig, *, transport: httpx.BaseTransport | None = None):
         self.config = config
-        headers = {}
-        if config.api_key_env:
-            key = os.environ.get(config.api_key_env)
-            if not key:
-                raise GenerationError(f"environment variable {config.api_key_env} is not set")
-            headers["Authorization"] = f"Bearer {key}"
-        base = config.base_url.rstrip("/")
-        if not base.endswith("/v1"):
-            base += "/v1"
-        self.client = httpx.Client(
-            base_url=base, headers=headers, timeout=config.timeout_s, transport=transport
+        settings = EndpointSettings(
+            base_url=config.base_url,
+            model=config.model,
+            api_key_env=config.api_key_env,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            backoff_s=config.backoff_s,
+            concurrency=config.concurrency,
         )
+        try:
+            self.chat_client = ChatClient(settings, transport=transport)
+        except LLMError as error:
+            raise GenerationError(str(error)) from error
+        self.client = self.chat_client.client
 
     def close(self) -> None:
-        self.client.close()
+        self.chat_client.close()
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST with retries on transport errors, 429 and 5xx (exponential backoff)."""
-        delay = self.config.backoff_s
-        for attempt in range(self.config.max_retries + 1):
-            last = attempt == self.config.max_retries
-            try:
-                response = self.client.post(path, json=body)
-            except httpx.TransportError as error:
-                if last:
-                    raise GenerationError(f"{path}: {error}") from error
-            else:
-                if response.status_code < 400:
-                    return response.json()  # type: ignore[no-any-return]
-                if response.status_code not in _RETRY_STATUSES or last:
-                    raise GenerationError(f"{path}: HTTP {response.status_code}: {response.text}")
-            time.sleep(delay)
-            delay *= 2
-        raise GenerationError(f"{path}: no response")  # pragma: no cover - loop always returns
+        try:
+            return self.chat_client.post(path, body)
+        except LLMError as error:
+            raise GenerationError(str(error)) from error
 
     def _one(self, prompt: Prompt, max_new_tokens: int, greedy: bool) -> Generation:
         body: dict[str, Any] = {"model": self.config.model, "max_tokens": max_new_tokens}
