@@ -39,6 +39,11 @@ def mapping(db: Session, project: Project) -> FieldNames:
     return FieldNames.model_validate(repository.get_mapping(db, project.id))
 
 
+def resolve_mapping(db: Session, project: Project, given: FieldNames | None) -> FieldNames:
+    """The names to import with: the ones given, else the project's remembered ones."""
+    return given if given is not None else mapping(db, project)
+
+
 def remember_mapping(db: Session, project: Project, fields: FieldNames) -> None:
     repository.save_mapping(db, project.id, fields.renames())
 
