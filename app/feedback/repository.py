@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import FeedbackEntry, FeedbackMapping, FeedbackPairLink, PreferencePair, Source
@@ -65,50 +65,52 @@ def stream_votes(db: Session, project_id: int, with_context: bool) -> Iterator[d
         yield row._asdict()
 
 
-def insert_pair(
+def insert_pairs(
     db: Session,
     *,
     project_id: int,
     user_id: int | None,
-    prompt: list[dict[str, Any]],
-    chosen: list[dict[str, Any]],
-    rejected: list[dict[str, Any]],
-    content_hash: str,
+    pairs: list[dict[str, Any]],
     status: str,
     now: datetime,
-) -> tuple[int, bool]:
-    """(pair id, True) for a new pair; (the existing pair's id, False) when the project
-    already holds one with that content."""
-    existing = db.scalar(
-        select(PreferencePair.id).where(
-            PreferencePair.project_id == project_id, PreferencePair.content_hash == content_hash
+) -> dict[str, tuple[int, bool]]:
+    """Add pairs (`prompt`, `chosen`, `rejected`, `content_hash` each) with source feedback.
+    Returns, by content hash, (pair id, True) for a new pair or (the existing pair's id,
+    False) when the project already held that content."""
+    table = PreferencePair.__table__
+    out: dict[str, tuple[int, bool]] = {}
+    for start in range(0, len(pairs), STREAM_BATCH):
+        batch = pairs[start : start + STREAM_BATCH]
+        hashes = [p["content_hash"] for p in batch]
+        found = db.execute(
+            select(PreferencePair.id, PreferencePair.content_hash).where(
+                PreferencePair.project_id == project_id, PreferencePair.content_hash.in_(hashes)
+            )
         )
-    )
-    if existing is not None:
-        return int(existing), False
-    pair = PreferencePair(
-        project_id=project_id, source=Source.feedback, status=status, prompt=prompt,
-        chosen=chosen, rejected=rejected, content_hash=content_hash, tags=[],
-        created_by_id=user_id, updated_by_id=user_id, created_at=now, updated_at=now,
-    )  # fmt: skip
-    db.add(pair)
-    db.flush()
-    return pair.id, True
+        out.update({h: (int(i), False) for i, h in found})
+        new = {p["content_hash"]: p for p in batch if p["content_hash"] not in out}
+        if not new:
+            continue
+        common = {"project_id": project_id, "source": Source.feedback.value, "status": status,
+                  "tags": [], "version": 1, "created_by_id": user_id, "updated_by_id": user_id,
+                  "created_at": now, "updated_at": now}  # fmt: skip
+        rows = [{**common, **p} for p in new.values()]
+        inserted = db.execute(
+            insert(table).returning(table.c.id, table.c.content_hash),  # type: ignore[arg-type]
+            rows,
+        )
+        out.update({h: (int(i), True) for i, h in inserted})
+    return out
 
 
-def link(db: Session, project_id: int, pair_id: int, entry_ids: list[int], chosen: bool) -> None:
-    if not entry_ids:
+def link(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Record which entries (`entry_id`) each pair (`pair_id`) was made from (`chosen` side)."""
+    if not rows:
         return
     statement = dialect_insert(db, FeedbackPairLink.__table__).on_conflict_do_nothing(
         index_elements=["pair_id", "entry_id"]
     )
-    db.execute(
-        statement,
-        [
-            {"project_id": project_id, "pair_id": pair_id, "entry_id": e, "chosen": chosen}
-            for e in entry_ids
-        ],
-    )
+    db.execute(statement, rows)
 
 
 def pair_entries(db: Session, project_id: int, pair_id: int) -> list[dict[str, Any]]:

@@ -103,6 +103,7 @@ def pair_feedback(
         totals["capped"] += plan.capped
         totals["conflicting_responses"] += plan.conflicting
         planned.extend(plan.pairs)
+    made: list[tuple[PlannedPair, dict[str, Any]]] = []
     for pair in planned:
         try:
             record = finish_pair(
@@ -112,14 +113,32 @@ def pair_feedback(
             )
         except RecordInvalid:  # e.g. a blank response; nothing to review
             continue
-        pair_id, created = repository.insert_pair(
-            db, project_id=project_id, user_id=user_id, prompt=record.prompt,
-            chosen=record.chosen, rejected=record.rejected, content_hash=record.content_hash,
-            status=PAIR_STATUS.value, now=now,
-        )  # fmt: skip
-        totals["pairs_created" if created else "pairs_existing"] += 1
-        repository.link(db, project_id, pair_id, pair.chosen_entries, True)
-        repository.link(db, project_id, pair_id, pair.rejected_entries, False)
+        made.append(
+            (
+                pair,
+                {
+                    "prompt": record.prompt,
+                    "chosen": record.chosen,
+                    "rejected": record.rejected,
+                    "content_hash": record.content_hash,
+                },
+            )
+        )
+    ids = repository.insert_pairs(
+        db, project_id=project_id, user_id=user_id, pairs=[row for _, row in made],
+        status=PAIR_STATUS.value, now=now,
+    )  # fmt: skip
+    links: list[dict[str, Any]] = []
+    counted: set[int] = set()
+    for pair, row in made:
+        pair_id, created = ids[row["content_hash"]]
+        if pair_id not in counted:
+            counted.add(pair_id)
+            totals["pairs_created" if created else "pairs_existing"] += 1
+        for chosen, entries in ((True, pair.chosen_entries), (False, pair.rejected_entries)):
+            links.extend({"project_id": project_id, "pair_id": pair_id, "entry_id": entry,
+                          "chosen": chosen} for entry in entries)  # fmt: skip
+    repository.link(db, links)
     counts = repository.label_counts(db, project_id)
     unpaired = counts["entries"] - repository.paired_entries(db, project_id)
     return PairSummary(**totals, unpaired_entries=unpaired)

@@ -135,3 +135,21 @@ def test_csv_cells_holding_json() -> None:
     )
     assert rated[0].prompt == [{"role": "user", "content": "q"}]
     assert [r.label for r in rated] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": [["user", 'é 漢字 "q"\n\t\\ \u2028 \x01']], "c": None, "d": True},
+        {"z": {"y": 1.5, "x": -2}},
+        {"lone": "\ud800"},
+    ],
+)
+def test_fast_hash_is_the_canonical_json_hash(value: Any) -> None:
+    import hashlib
+
+    from app.formats.feedback import _json_digest
+    from app.formats.records import canonical_json
+
+    expected = hashlib.sha256(canonical_json(value).encode("utf-8", "surrogatepass")).hexdigest()
+    assert _json_digest(value) == expected
