@@ -120,3 +120,16 @@ def test_limits_and_unreadable_files(db: Session, project: Project, tmp_path: Pa
     with pytest.raises(Invalid, match=r"cut\.jsonl\.gz"):
         run_import(db, project, truncated)
     assert db.scalar(select(func.count()).select_from(FeedbackEntry)) == 0
+
+
+def test_plain_import_refuses_the_feedback_source(
+    db: Session, project: Project, tmp_path: Path
+) -> None:
+    from app.imports.schemas import ImportOptions
+    from app.imports.service import import_file
+    from app.models import Source
+
+    path = write_jsonl(tmp_path / "plain.jsonl", [{"prompt": "q", "completion": "a"}])
+    with pytest.raises(Invalid, match="feedback import"):
+        import_file(db, project_id=project.id, path=path, user_id=None,
+                    options=ImportOptions(source=Source.feedback))  # fmt: skip

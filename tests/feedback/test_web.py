@@ -142,3 +142,18 @@ def test_page_forms_need_csrf_and_escape_what_they_echo(
     bad = client.post("/projects/demo/feedback/pair",
                       data={"csrf_token": token, "mode": "all", "max_per_prompt": "0"})  # fmt: skip
     assert bad.status_code == 422
+
+
+def test_project_dashboard_shows_feedback_figures(
+    client: TestClient, db: Session, engineer: User, project: Project, run_jobs: RunJobs
+) -> None:
+    login(client, engineer.email)
+    assert "feedback-figures" not in client.get("/projects/demo/dashboard").text
+    headers = bearer(client, db, engineer)
+    client.post("/api/projects/demo/feedback/imports", headers=headers,
+                files={"file": ("log.jsonl", jsonl(LOG))})  # fmt: skip
+    client.post("/api/projects/demo/feedback/pairings", headers=headers, json={})
+    run_jobs()
+    page = client.get("/projects/demo/dashboard").text
+    assert "8 rated responses: 50% up, 38% down" in page
+    assert "3 of 4 prompts have both (pairable)" in page and "3 pairs created (3 submitted)" in page
