@@ -132,6 +132,8 @@ def test_page_forms_need_csrf_and_escape_what_they_echo(
                        files=upload, follow_redirects=False)  # fmt: skip
     assert sent.status_code == 303 and sent.headers["location"].startswith("/jobs/")
     run_jobs()
+    summary = client.get(sent.headers["location"]).text
+    assert "Feedback import summary" in summary and "<dd>8</dd>" in summary
     paired = client.post("/projects/demo/feedback/pair",
                          data={"csrf_token": token, "mode": "all", "max_per_prompt": "5"},
                          follow_redirects=False)  # fmt: skip
