@@ -20,6 +20,9 @@ from app.errors import AppError, Invalid
 from app.eval_runs import execute as evaluation
 from app.eval_runs import service as eval_runs
 from app.exports import service as exports
+from app.feedback import service as feedback
+from app.feedback.importer import import_feedback
+from app.feedback.schemas import FeedbackImportOptions, PairOptions
 from app.imports.schemas import ImportOptions
 from app.imports.service import import_file
 from app.imports.uploads import IMPORT_JOB, discard
@@ -223,3 +226,36 @@ def _synthetic_ended(db: Session, job: Job) -> None:
 def run_synthetic_generation(ctx: JobContext) -> dict[str, Any]:
     """Generate over an OpenAI-compatible endpoint; cancel stops the requests in flight."""
     return synthetic_worker.run(ctx.session_factory, int(ctx.params["run_id"]), ctx.progress)
+
+
+@register(feedback.IMPORT_JOB, on_failure=_import_ended)
+def run_feedback_import(ctx: JobContext) -> dict[str, Any]:
+    if ctx.project_id is None:
+        raise Invalid("feedback import job without a project")
+    path = Path(ctx.params["path"])
+    if not path.exists():
+        raise Invalid(f"{ctx.params.get('display_name')}: the uploaded file is gone")
+    options = FeedbackImportOptions.model_validate(ctx.params["options"])
+    try:
+        with session_scope(ctx.session_factory) as db:  # first touch of the database: the insert
+            summary = import_feedback(
+                db, project_id=ctx.project_id, path=path, options=options, job_id=ctx.job_id,
+                display_name=ctx.params.get("display_name"),
+                rejects_path=Path(ctx.params["rejects_path"]), progress=ctx.progress,
+            )  # fmt: skip
+    finally:
+        discard(path)
+    return summary.model_dump(mode="json")
+
+
+@register(feedback.PAIR_JOB)
+def run_feedback_pairing(ctx: JobContext) -> dict[str, Any]:
+    if ctx.project_id is None:
+        raise Invalid("feedback pairing job without a project")
+    options = PairOptions.model_validate(ctx.params["options"])
+    ctx.progress(0.1, "pairing rated responses", force=True)
+    with session_scope(ctx.session_factory, write=True) as db:
+        summary = feedback.pair_feedback(db, ctx.project_id, ctx.user_id, options)
+    if summary.pairs_created:
+        _check_new_items(ctx)
+    return summary.model_dump(mode="json")

@@ -70,6 +70,8 @@ def create_app(
     from app.examples import router as examples
     from app.exports import pages as export_pages
     from app.exports import router as exports
+    from app.feedback import pages as feedback_pages
+    from app.feedback import router as feedback
     from app.imports import pages as import_pages
     from app.imports import router as imports
     from app.jobs import pages as job_pages
@@ -99,6 +101,7 @@ def create_app(
         diversity, diversity_pages, labeling_pages, review, review_pages,
         dashboard, dashboard_pages, training, training_pages, eval_runs, eval_run_pages,
         synthetic, synthetic_pages,
+        feedback, feedback_pages,
     ):  # fmt: skip
         app.include_router(module.router)
 

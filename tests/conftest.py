@@ -180,6 +180,8 @@ PURE_MODULES = {
     "tests/evaluation/test_scorers.py",
     "tests/evaluation/test_scoring.py",
     "tests/evaluation/test_stats_gates.py",
+    "tests/feedback/test_pairing.py",
+    "tests/feedback/test_records.py",
     "tests/formats/test_pairs.py",
     "tests/formats/test_pipeline.py",
     "tests/formats/test_readers.py",

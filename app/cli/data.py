@@ -94,7 +94,7 @@ def export_command(
         typer.Option(
             "--format",
             help="messages, trl_preference, openai_preference, axolotl, llamafactory, "
-            "sharegpt, alpaca or text",
+            "sharegpt, alpaca, text or kto (rated feedback)",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="folder to copy the snapshot's files into")],

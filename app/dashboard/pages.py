@@ -13,6 +13,7 @@ from app.dashboard import agreement as agreement_service
 from app.dashboard import service
 from app.dashboard.charts import bars, describe, stacked
 from app.dashboard.schemas import RATINGS, AlphaOut, Histogram, KindFigures
+from app.feedback import service as feedback
 from app.models import ItemStatus, LabelState, Source
 from app.web.deps import SessionDep
 from app.web.templating import render
@@ -68,6 +69,7 @@ def dashboard_page(request: Request, slug: str, db: SessionDep, access: ProjectR
             _kind_charts("pairs", "Pairs", figures.pairs),
         ],
         "label_states": LABEL_STATES,
+        "feedback": feedback.stats(db, access.required_project),
     }
     return render(request, "dashboard/dashboard.html", context)
 

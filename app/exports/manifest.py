@@ -70,6 +70,12 @@ def build_manifest(
             f"template '{params['template']}' has no system role: the system prompt was folded "
             f"into the first user turn in {writer.text_rows.folded:,} conversations"
         )
+    if writer.feedback_rows:
+        notes.append(
+            f"{writer.feedback_rows:,} kto rows come from rated production feedback, one per "
+            "distinct response and conversation; they are not reviewed row by row (the status "
+            "filter does not apply to them)"
+        )
     if writer.skipped:
         notes.append(f"{len(writer.skipped):,} items could not be written in this format")
     if writer.left_out_flagged:

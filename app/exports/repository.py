@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, String, func, select, type_coerce
+from sqlalchemy import Select, String, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from app.exports.rows_kto import kto_item
 from app.items.listing import has_tag
 from app.models import (
     Example,
     ExportSnapshot,
+    FeedbackEntry,
     ItemStatus,
     PreferencePair,
     SelectionItem,
@@ -102,6 +104,43 @@ def count_selected(db: Session, project_id: int, pairs: bool, **filters: Any) ->
         query = query.where(Example.needs_response.is_(False))
     query = _filtered(db, model, query, project_id, **filters).order_by(None)
     return int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def _feedback_votes(project_id: int) -> Select[Any]:
+    """One row per distinct response to a conversation: its first entry and its net vote
+    (up +2, down -2, a 1..5 score counts score - 3), never 0."""
+    entry = FeedbackEntry
+    value = case(
+        (entry.score.is_not(None), entry.score - 3),
+        (entry.label.is_(True), 2),
+        (entry.label.is_(False), -2),
+        else_=0,
+    )
+    votes = (
+        select(func.min(entry.id).label("id"), func.sum(value).label("net"))
+        .where(entry.project_id == project_id)
+        .group_by(entry.context_key, entry.response_key)
+        .subquery()
+    )
+    return (
+        select(entry.id, entry.prompt, entry.response, votes.c.net)
+        .join(votes, votes.c.id == entry.id)
+        .where(votes.c.net != 0)
+    )
+
+
+def stream_feedback(db: Session, project_id: int, source: str | None) -> Iterator[dict[str, Any]]:
+    """Rated responses as KTO items, in log order (none when filtering on another source)."""
+    if source not in (None, Source.feedback, Source.feedback.value):
+        return
+    query = _feedback_votes(project_id).order_by(FeedbackEntry.id)
+    for row in db.connection().execute(query.execution_options(yield_per=STREAM_BATCH)):
+        yield kto_item(row.id, row.prompt, row.response, int(row.net))
+
+
+def count_feedback(db: Session, project_id: int) -> int:
+    query = _feedback_votes(project_id).subquery()
+    return int(db.scalar(select(func.count()).select_from(query)) or 0)
 
 
 def _stream(db: Session, query: Select[Any], keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:

@@ -19,7 +19,7 @@ class CustomTemplate(BaseModel):
 
 class ExportCreate(BaseModel):
     format: str = Field(description="messages, trl_preference, openai_preference, axolotl, "
-                        "llamafactory, sharegpt, alpaca or text")  # fmt: skip
+                        "llamafactory, sharegpt, alpaca, text or kto (rated feedback)")  # fmt: skip
     template: str | None = Field(
         default=None, max_length=64, description="chat template for `text` (default: project's)"
     )

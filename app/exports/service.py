@@ -22,6 +22,7 @@ from app.exports.files import write_datasets_tar, write_parquet
 from app.exports.gates import GateStatus
 from app.exports.manifest import build_manifest, gate_json, tool_configs
 from app.exports.rows import FORMATS
+from app.exports.rows_kto import KTO_FORMAT
 from app.exports.schemas import ExportCreate
 from app.exports.template_limits import TemplateLimitError
 from app.exports.tokens import counter_for
@@ -31,7 +32,7 @@ from app.models import ExportSnapshot, Project, User
 from app.selections import service as selections
 
 EXPORT_JOB = "export"
-ALL_FORMATS = (*FORMATS, TEXT_FORMAT)
+ALL_FORMATS = (*FORMATS, TEXT_FORMAT, KTO_FORMAT)
 
 
 def new_snapshot(
@@ -52,6 +53,8 @@ def new_snapshot(
             raise Invalid(str(exc)) from exc
     elif data.custom_template is not None:
         raise Invalid("a custom chat template only applies to the text format")
+    if data.format == KTO_FORMAT and (data.tags or data.selection_id is not None):
+        raise Invalid("the kto format exports rated feedback: tags and selections don't apply")
     if data.selection_id is not None:
         selection = selections.get(db, project, data.selection_id)
         params["selection"] = {"id": selection.id, "name": selection.name,

@@ -22,6 +22,7 @@ from app.exports.chat_templates import (
 from app.exports.files import JsonlFiles, item_line
 from app.exports.gates import MAX_ITEMS, GateChecker, GateResult, GateStatus
 from app.exports.rows import FORMATS, ExportRowError
+from app.exports.rows_kto import KTO_FORMAT, kto_row
 from app.exports.split import Splitter
 from app.exports.tokens import TokenCounter
 from app.models import ExportSnapshot, ItemKind, Project
@@ -80,6 +81,7 @@ class SnapshotWriter:
         self.left_out_flagged = 0
         self._flagged_in = _Ids()
         self._unchecked_in = _Ids()
+        self.feedback_rows = 0
 
     def _filters(self) -> dict[str, Any]:
         p = self.params
@@ -93,6 +95,10 @@ class SnapshotWriter:
 
     def _streams(self) -> Iterator[tuple[str, Iterator[dict[str, Any]], Callable[..., Any]]]:
         name = self.snapshot.format
+        if name == KTO_FORMAT:
+            source = self.params.get("source")
+            yield "kto", repository.stream_feedback(self.db, self.project.id, source), kto_row
+            return
         if name == TEXT_FORMAT:
             self.text_rows = TextRows(template_for(self.params, self.project.chat_template))
             yield (
@@ -116,6 +122,8 @@ class SnapshotWriter:
             )
 
     def _expected_rows(self) -> int:
+        if self.snapshot.format == KTO_FORMAT:
+            return repository.count_feedback(self.db, self.project.id)
         fmt = FORMATS.get(self.snapshot.format)
         sft = self.snapshot.format == TEXT_FORMAT or (fmt is not None and fmt.examples is not None)
         pairs = fmt is not None and fmt.pairs is not None
@@ -139,7 +147,11 @@ class SnapshotWriter:
         for kind, stream, build in self._streams():
             item_kind = ItemKind.example if kind == "sft" else ItemKind.pair
             flagged, unchecked = view.flagged[item_kind], view.unchecked[item_kind]
+            if kind == "kto":  # feedback rows are not items: no contamination check ran on them
+                flagged, unchecked = set(), set()
             for item in stream:
+                if kind == "kto":
+                    self.feedback_rows += 1
                 if item["id"] in flagged:
                     if self.exclude_flagged:
                         self.left_out_flagged += 1
@@ -158,10 +170,12 @@ class SnapshotWriter:
                 files.write_line(
                     "items.jsonl", item_line(kind, item["id"], item["version"], content_hash, split)
                 )
-                messages = item["messages"] if kind == "sft" else item["prompt"] + item["chosen"]
+                messages = (
+                    item["messages"] if "messages" in item else item["prompt"] + item["chosen"]
+                )
                 text = row["text"] if "text" in row else _plain_text(messages)
                 checker.add(
-                    item_id=item["id"], kind="example" if kind == "sft" else "pair",
+                    item_id=item["id"], kind="pair" if kind == "preference" else "example",
                     messages=messages, source=item["source"], template=template_name,
                     token_count=count(text), content_hash=content_hash,
                 )  # fmt: skip
@@ -177,6 +191,10 @@ class SnapshotWriter:
         name = "contamination"
         if not self.contamination.has_sets:
             return GateResult(name, GateStatus.not_checked, "no frozen eval sets to check against")
+        if self.feedback_rows:
+            return GateResult(name, GateStatus.warn,
+                              f"{self.feedback_rows:,} feedback rows are not checked against "
+                              "the eval sets (the pairs made from them are)")  # fmt: skip
         if self._flagged_in.count:
             n = self._flagged_in.count
             return GateResult(name, GateStatus.block,

@@ -31,7 +31,7 @@ def _import_page(
         "form": form,
         "errors": errors,
         "format_options": [("", "auto-detect"), *((name, name) for name in FORMATS)],
-        "sources": list(Source),
+        "sources": [s for s in Source if s is not Source.feedback],  # feedback: app/feedback
         "statuses": [(s.value, STATUS_LABELS.get(s, s.value)) for s in IMPORT_STATUSES],
         "max_bytes": settings_of(request).upload_max_bytes,
     }

@@ -128,6 +128,9 @@ def import_file(
         raise Invalid(f"unknown format '{options.format}'; use one of: {', '.join(FORMATS)}")
     if options.generator and options.source is not Source.synthetic:
         raise Invalid("--generator only applies to --source synthetic")
+    if options.source is Source.feedback:
+        raise Invalid("source 'feedback' is for pairs made from rated logs: import those with "
+                      "the feedback import (trellis feedback import)")  # fmt: skip
     started = time.perf_counter()
     report = progress or (lambda _f, _m: None)
     errors: list[RowProblem] = []

@@ -23,6 +23,7 @@ from app.models.enums import (
 from app.models.evalset import EvalItem, EvalSet
 from app.models.evaluation import EvalGatePolicy, EvalSetSetting, EvaluationResult, EvaluationRun
 from app.models.export import ExportSnapshot
+from app.models.feedback import FeedbackEntry, FeedbackMapping, FeedbackPairLink
 from app.models.items import Example, PreferencePair, Revision
 from app.models.job import Job
 from app.models.labeling import Label, LabelSlot, Review
@@ -56,6 +57,9 @@ __all__ = [
     "EvaluationRun",
     "Example",
     "ExportSnapshot",
+    "FeedbackEntry",
+    "FeedbackMapping",
+    "FeedbackPairLink",
     "FlagStatus",
     "ItemKind",
     "ItemStatus",

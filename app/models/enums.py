@@ -23,6 +23,7 @@ class Source(enum.StrEnum):
     human = "human"
     synthetic = "synthetic"
     imported = "imported"
+    feedback = "feedback"  # pairs made from production feedback (app/feedback)
 
 
 class ItemStatus(enum.StrEnum):

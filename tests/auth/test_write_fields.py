@@ -158,6 +158,21 @@ AUDITED: dict[str, set[str]] = {
     # multipart forms
     "imports": {"file", "format", "source", "generator", "skip_invalid", "status"},  # engineers
     "eval-sets": {"file", "name", "fields", "header"},
+    # Production feedback (engineers): rated responses are not items; pairs made from them are
+    # always created submitted (no field sets a status, source or creator).
+    "feedback": {
+        "file",
+        "skip_invalid",
+        "prompt_field",
+        "messages_field",
+        "response_field",
+        "rating_field",
+        "responses_field",
+        "choice_field",
+        "id_field",
+    },
+    "FieldNames": {"prompt", "messages", "response", "rating", "responses", "choice", "id"},
+    "PairOptions": {"mode", "max_per_prompt", "with_context"},
 }
 
 # Routes that may change an item's status, and the ones that may approve.

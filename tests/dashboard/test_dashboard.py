@@ -53,11 +53,11 @@ def test_counts_and_json_match_the_seeded_rows(
     assert ex["total"] == 11
     assert ex["status"] == {"draft": 3, "submitted": 2, "approved": 4, "rejected": 1,
                             "needs_revision": 1}  # fmt: skip
-    assert ex["source"] == {"human": 4, "synthetic": 0, "imported": 7}
+    assert ex["source"] == {"human": 4, "synthetic": 0, "imported": 7, "feedback": 0}
     assert ex["real_share"] == 1.0
     assert pairs["status"] == {"draft": 1, "submitted": 0, "approved": 2, "rejected": 0,
                                "needs_revision": 1}  # fmt: skip
-    assert pairs["source"] == {"human": 1, "synthetic": 3, "imported": 0}
+    assert pairs["source"] == {"human": 1, "synthetic": 3, "imported": 0, "feedback": 0}
     assert pairs["real_share"] == pytest.approx(0.25)
     assert data["warnings"] == []
 
@@ -70,7 +70,10 @@ def test_counts_and_json_match_the_seeded_rows(
     # every chart carries its numbers for screen readers, and the legend shows them too
     assert ('aria-label="Examples by status: pending 3, submitted 2, approved 4, rejected 1, '
             'needs revision 1 (total 11)"') in html  # fmt: skip
-    assert 'aria-label="Pairs by source: human 1, synthetic 3, imported 0 (total 4)"' in html
+    assert (
+        'aria-label="Pairs by source: human 1, synthetic 3, imported 0, feedback 0 (total 4)"'
+        in html
+    )
     assert '<svg class="stacked-bar"' in html and 'role="img"' in html
     progress = re.search(r'<figure class="chart chart-stacked" id="progress-examples">.*?</figure>',
                          html, re.S)  # fmt: skip
