@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session
 
 from app.eval_runs import execute, service
 from app.evaluation.generation.base import Generation, Prompt
-from app.models import EvalGatePolicy, EvalSet, EvaluationResult, EvaluationRun, Project, User
+from app.jobs import service as jobs
+from app.models import (
+    EvalGatePolicy,
+    EvalSet,
+    EvaluationResult,
+    EvaluationRun,
+    Job,
+    Project,
+    User,
+)
 from tests.eval_runs.conftest import ANSWERS, Scripted
 from tests.evaluation.openai_server import serve
 from tests.factories import RunJobs, bearer, login
@@ -229,3 +238,58 @@ def test_settings_page_sets_the_judge_and_names_its_fields(
     assert refused.status_code == 422
     assert 'id="judge_model-error"' in refused.text
     assert f'id="{p}judge_refusals-error"' in refused.text
+
+
+class WorkerDied(BaseException):
+    """A SIGKILL seen from inside: nothing after it runs."""
+
+
+class Dying(Scripted):
+    calls: list[str] = []
+    die_on: int | None = None
+
+    def generate(
+        self, prompts: Sequence[Prompt], max_new_tokens: int, greedy: bool = True
+    ) -> list[Generation]:
+        if Dying.die_on is not None and len(Dying.calls) + 1 == Dying.die_on:
+            raise WorkerDied
+        Dying.calls.append(self.which)
+        return super().generate(prompts, max_new_tokens, greedy)
+
+
+def test_a_judged_set_resumes_without_judging_twice(
+    client: TestClient, db: Session, project: Project, engineer: User, arith_set: EvalSet,
+    stand_in_run: Any, run_jobs: RunJobs, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(execute, "make_backend", lambda plan, which: Dying(which))
+    monkeypatch.setattr(execute, "CHUNK_SIZE", 4)
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    Dying.calls, Dying.die_on = [], 3  # chunk 1: tune, base, judged and stored; dies on chunk 2
+    mine = bearer(client, db, engineer)
+    policy = _policy(client, project, mine)
+    policy["sets"][str(arith_set.id)].update(scorer="judge")
+    asked: list[str] = []
+    with serve(judge_app(asked)) as url:
+        judge = {"judge_url": url, "judge_model": "judge", "judge_api_key_env": KEY_ENV}
+        assert _put(client, project, mine, {**policy, **judge}).status_code == 200
+        run_id = _start(client, project, mine, stand_in_run.id).json()["id"]
+        with pytest.raises(WorkerDied):
+            run_jobs()
+        first = {(r.model, r.eval_item_id): r.id
+                 for r in db.query(EvaluationResult).filter_by(run_id=run_id)}  # fmt: skip
+        assert len(first) == 8 and len(asked) == 8  # 4 pairs, both orders
+        job = db.query(Job).filter_by(kind="evaluation_run").one()
+        assert jobs.reap(db, stale_after_s=0, max_attempts=3) == [job.id]
+        db.commit()
+        Dying.die_on = None
+        run_jobs()
+    assert len(asked) == 16  # only the 4 unjudged pairs were asked again
+    rows = db.query(EvaluationResult).filter_by(run_id=run_id).all()
+    assert len(rows) == 16
+    assert all(first[(r.model, r.eval_item_id)] == r.id for r in rows
+               if (r.model, r.eval_item_id) in first)  # fmt: skip
+    run = db.get(EvaluationRun, run_id)
+    assert run is not None
+    db.refresh(run)
+    assert run.state == "succeeded" and run.done == run.total == 16
+    assert run.report["sets"][0]["tune"]["mean"] == pytest.approx(7 / 8)  # type: ignore[index]
