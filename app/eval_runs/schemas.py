@@ -107,10 +107,6 @@ class GatePolicyIn(BaseModel):
             raise ValueError(f"{field}: a judge needs both its URL and its model name")
         return self
 
-    @property
-    def has_judge(self) -> bool:
-        return bool(self.judge_url and self.judge_model)
-
 
 class GatePolicyUpdate(GatePolicyIn):
     sets: dict[int, EvalSetSettingsIn] = Field(
