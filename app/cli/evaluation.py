@@ -34,6 +34,9 @@ def render_report(run_id: int, report: dict[str, Any]) -> str:
         ci = f"{_pct(tune['mean'])} [{_pct(tune['low'])}, {_pct(tune['high'])}] n={tune['n']}"
         best = s.get("best_prompt_score")
         prompt = f"{s['best_prompt']} {_pct(best['mean'])}" if best else "-"
+        if s.get("judge"):  # a judge set: won/tied/lost against the base model
+            judged = s["judge"]
+            prompt = f"vs {judged['opponent']} {judged['wins']}/{judged['ties']}/{judged['losses']}"
         gain = s.get("gain")
         delta = (
             f"{gain['delta'] * 100:+.1f} pts{'' if gain['real'] else ' (not real)'}"

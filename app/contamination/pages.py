@@ -204,7 +204,7 @@ def _detail_page(
     status_code: int = 200,
 ) -> Response:
     project = access.required_project
-    detail = flag_detail(db, project, flag)
+    detail = flag_detail(db, project, flag, show_eval=_role_at_least(access, Role.reviewer))
     # A changed item is shown plain (autoescaped): the stored offsets index older text.
     train_html: str = (
         detail.train_text

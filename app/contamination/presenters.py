@@ -18,7 +18,11 @@ def run_failure(db: Session, run: ContaminationRun, user: User) -> str | None:
     return flag_service.run_failure(db, run)
 
 
-def flag_detail(db: Session, project: Project, flag: ContaminationFlag) -> FlagDetail:
+def flag_detail(
+    db: Session, project: Project, flag: ContaminationFlag, show_eval: bool = True
+) -> FlagDetail:
+    """The flag side by side; ``show_eval`` False (annotators) withholds the eval text: those
+    who write training data never read eval items."""
     item = training_item(db, project, flag)
     text = training_text(item)
     changed = item.content_hash != flag.item_content_hash
@@ -27,6 +31,9 @@ def flag_detail(db: Session, project: Project, flag: ContaminationFlag) -> FlagD
     eval_segment = str(spans.get("eval_text") or "")
     # The flag's eval item is in the same project's set (cascade-deleted with it).
     eval_item = flag_service.eval_item(db, flag)
+    if not show_eval:
+        eval_segment, eval_item = "", None
+        spans = {}
     return FlagDetail(
         **FlagOut.model_validate(flag).model_dump(),
         train_text=text,
@@ -36,6 +43,7 @@ def flag_detail(db: Session, project: Project, flag: ContaminationFlag) -> FlagD
         eval_segment=eval_segment,
         eval_spans=[list(s) for s in merged_spans(spans.get("eval", []), len(eval_segment))],
         eval_position=eval_item.position if eval_item is not None else None,
+        eval_hidden=not show_eval,
     )
 
 

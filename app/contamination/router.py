@@ -25,6 +25,7 @@ from app.contamination.schemas import (
     RunOut,
     StatusFilter,
 )
+from app.models import Role
 from app.web.deps import SessionDep
 
 router = APIRouter(prefix="/api/projects/{slug}/contamination", tags=["contamination"])
@@ -80,7 +81,10 @@ def list_flags(
 def get_flag(slug: str, flag_id: int, db: SessionDep, access: ProjectRead) -> FlagDetail:
     """A flag with the training text, the eval text and the matching spans."""
     project = access.required_project
-    return flag_detail(db, project, flag_service.get_flag(db, project, flag_id))
+    flag = flag_service.get_flag(db, project, flag_id)
+    role = access.project_role
+    reviewer = role is not None and role.rank >= Role.reviewer.rank
+    return flag_detail(db, project, flag, show_eval=reviewer)
 
 
 @router.post("/flags/{flag_id}/dismiss")

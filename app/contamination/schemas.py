@@ -147,6 +147,10 @@ class FlagDetail(FlagOut):
     eval_segment: str = Field(description="the eval text that matched")
     eval_spans: list[list[int]] = Field(description="offsets into eval_segment")
     eval_position: int | None = Field(description="the eval item's position in its set")
+    eval_hidden: bool = Field(
+        default=False,
+        description="eval text withheld (empty): eval items are shown to reviewers and above",
+    )
 
 
 class DismissIn(BaseModel):

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import Invalid, NotFound
-from app.eval_runs import repository
+from app.eval_runs import judging, repository
 from app.eval_runs.items import FieldSettings, ItemFieldError, category_of, to_item
 from app.eval_runs.report import BASE_PREFIX, TUNE, SetInput, build
 from app.evaluation.gates import Capability
 from app.evaluation.generation.base import GenerationBackend
 from app.evaluation.prompts import FewShot, PromptVariant, variants
 from app.evaluation.runner import EvalItem, ItemRecord, run_evaluation
+from app.evaluation.scorers.judge import PairwiseJudge
 from app.evaluation.scorers.multiple_choice import ChoiceQuestion, score_by_loglikelihood
 from app.evaluation.scoring import make_scorer
 from app.models import EvaluationResult, Project
@@ -64,6 +65,18 @@ class Plan:
     def models(self) -> list[tuple[str, PromptVariant]]:
         base = [] if self.model_kind == "prompt" else self.baselines
         return [(BASE_PREFIX + v.name, v) for v in base] + [(TUNE, self.tune_variant)]
+
+    def opponent(self) -> tuple[str, PromptVariant]:
+        """A judge set's base model: the tune's own prompt variant, or for a prompt run (the
+        model under test *is* the base with a prompt) the plain base model."""
+        by_name = {v.name: v for v in self.baselines}
+        variant = by_name.get("plain", self.baselines[0]) if self.model_kind == "prompt" else (
+            self.tune_variant)  # fmt: skip
+        return BASE_PREFIX + variant.name, variant
+
+    def outputs(self, set_plan: SetPlan) -> int:
+        per_item = 2 if set_plan.settings["scorer"] == "judge" else len(self.models())
+        return len(set_plan.items) * per_item
 
 
 def _variants(project: Project, shots: list[FewShot], k: int) -> dict[str, PromptVariant]:
@@ -125,7 +138,7 @@ def _plan(db: Session, run_id: int) -> Plan | None:
     )  # fmt: skip
     run.state, run.error = "running", None
     run.started_at = run.started_at or utcnow()
-    run.total = sum(len(s.items) for s in sets) * len(plan.models())
+    run.total = sum(plan.outputs(s) for s in sets)
     run.done = len(plan.done)
     return plan
 
@@ -151,9 +164,10 @@ def make_backend(plan: Plan, which: str) -> GenerationBackend:
     return TransformersBackend(plan.base_model)
 
 
-def _store(factory: sessionmaker[Session] | None, plan: Plan, set_plan: SetPlan, model: str,
-           records: list[ItemRecord], seconds: float) -> None:  # fmt: skip
-    share = seconds / max(1, len(records))
+def _store(factory: sessionmaker[Session] | None, plan: Plan, set_plan: SetPlan,
+           batches: list[tuple[str, list[ItemRecord]]], seconds: float) -> None:  # fmt: skip
+    """Store one chunk's records (of one or more models) in one transaction."""
+    share = seconds / max(1, sum(len(records) for _, records in batches))
 
     def write(db: Session) -> None:
         rows = [
@@ -162,6 +176,7 @@ def _store(factory: sessionmaker[Session] | None, plan: Plan, set_plan: SetPlan,
                 eval_item_id=int(r.item_id), model=model, output=r.output, score=r.score,
                 extracted=r.extracted, detail=r.detail, new_tokens=r.new_tokens, latency_s=share,
             )
+            for model, records in batches
             for r in records
         ]  # fmt: skip
         repository.add_results(db, rows)
@@ -170,25 +185,37 @@ def _store(factory: sessionmaker[Session] | None, plan: Plan, set_plan: SetPlan,
             run.done = repository.result_count(db, plan.run_id)
 
     transaction(write, factory)
-    plan.done.update((model, int(r.item_id)) for r in records)
+    plan.done.update((model, int(r.item_id)) for model, records in batches for r in records)
 
 
 def _score_all(plan: Plan, factory: sessionmaker[Session] | None, progress: Progress,
                backends: Callable[[Plan, str], GenerationBackend]) -> None:  # fmt: skip
-    total = max(1, sum(len(s.items) for s in plan.sets) * len(plan.models()))
+    total = max(1, sum(plan.outputs(s) for s in plan.sets))
     loaded: dict[str, GenerationBackend] = {}
+
+    def backend_for(which: str) -> GenerationBackend:
+        if which not in loaded:
+            progress(len(plan.done) / total, f"loading the {which} model")
+            loaded[which] = judging.judge_backend(plan.settings) if which == "judge" else (
+                backends(plan, which))  # fmt: skip
+        return loaded[which]
+
     for set_plan in plan.sets:
         settings = set_plan.settings
+        if settings["scorer"] == "judge":
+            _judge_set(plan, set_plan, factory, backend_for,
+                       lambda label: progress(len(plan.done) / total, label))  # fmt: skip
+            continue
+        confirm = settings.get("judge_refusals") and settings["scorer"] == "refusal"
         scorer = make_scorer(settings["scorer"], pattern=settings["pattern"] or None,
-                             schema=settings.get("json_schema"))  # fmt: skip
+                             schema=settings.get("json_schema"), judge=judging.refusal_confirmer(
+                                 backend_for("judge")) if confirm else None)  # fmt: skip
         for model, variant in plan.models():
             done = {str(i) for m, i in plan.done if m == model}
             if all(item.id in done for item in set_plan.items):
                 continue
             which = TUNE if model == TUNE else "base"
-            if which not in loaded:
-                progress(len(plan.done) / total, f"loading the {which} model")
-                loaded[which] = backends(plan, which)
+            backend = backend_for(which)
             clock = [time.perf_counter()]
 
             def on_chunk(
@@ -196,11 +223,10 @@ def _score_all(plan: Plan, factory: sessionmaker[Session] | None, progress: Prog
                 set_plan: SetPlan = set_plan, clock: list[float] = clock,
             ) -> None:  # fmt: skip
                 now = time.perf_counter()
-                _store(factory, plan, set_plan, model, records, now - clock[0])
+                _store(factory, plan, set_plan, [(model, records)], now - clock[0])
                 clock[0] = now
                 progress(len(plan.done) / total, f"{set_plan.slug}: {model}")
 
-            backend = loaded[which]
             if settings["scorer"] == "multiple_choice" and getattr(backend, "name", "") == (
                 "transformers"
             ):
@@ -215,6 +241,32 @@ def _score_all(plan: Plan, factory: sessionmaker[Session] | None, progress: Prog
         close = getattr(backend, "close", None)
         if callable(close):
             close()
+
+
+def _judge_set(plan: Plan, set_plan: SetPlan, factory: sessionmaker[Session] | None,
+               backend_for: Callable[[str], GenerationBackend],
+               report: Callable[[str], None]) -> None:  # fmt: skip
+    opponent, variant = plan.opponent()
+    done = {str(i) for m, i in plan.done if m == TUNE} & {str(i) for m, i in plan.done
+                                                          if m == opponent}  # fmt: skip
+    if all(item.id in done for item in set_plan.items):
+        return
+    base, tune = backend_for("base"), backend_for(TUNE)
+    judge = PairwiseJudge(backend_for("judge"))
+    clock = [time.perf_counter()]
+
+    def on_chunk(tune_records: list[ItemRecord], base_records: list[ItemRecord]) -> None:
+        now = time.perf_counter()
+        batches = [(TUNE, tune_records), (opponent, base_records)]
+        _store(factory, plan, set_plan, batches, now - clock[0])
+        clock[0] = now
+        report(f"{set_plan.slug}: judged")
+
+    judging.judge_set(
+        set_plan.items, (base, variant), (tune, plan.tune_variant), judge,
+        max_new_tokens=int(set_plan.settings["max_new_tokens"]), done=done,
+        chunk_size=CHUNK_SIZE, on_chunk=on_chunk,
+    )  # fmt: skip
 
 
 def by_loglikelihood(

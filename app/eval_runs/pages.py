@@ -31,8 +31,9 @@ PROMPTS = [("system", "the project's system prompt"), ("plain", "no system promp
            ("fewshot", "system prompt + few-shot examples")]  # fmt: skip
 BACKENDS = [("transformers", "transformers: load the model on the worker"),
             ("endpoint", "an OpenAI-compatible endpoint (vLLM, TGI, Ollama, ...)")]  # fmt: skip
-ROLES = [("task", "task"), ("format", "format (JSON)"), ("safety", "safety (refusals)")]
-SCORERS = ["exact_match", "multiple_choice", "code_exec", "json_format", "refusal"]
+ROLES = [("task", "task"), ("format", "format (JSON)"), ("safety", "safety (refusals)"),
+         ("judge", "judge (tune vs base)")]  # fmt: skip
+SCORERS = ["exact_match", "multiple_choice", "code_exec", "json_format", "refusal", "judge"]
 PAGE = 50
 
 
@@ -61,7 +62,8 @@ def _settings_page(
     errors: dict[str, str], status_code: int = 200, saved: bool = False,
 ) -> Response:  # fmt: skip
     sets = repository.frozen_sets(db, access.required_project.id)
-    context = {"form": form, "errors": errors, "policy_form": forms.POLICY_FORM, "sets": sets,
+    context = {"form": form, "errors": errors, "policy_form": forms.POLICY_FORM,
+               "judge_form": forms.JUDGE_FORM, "sets": sets,
                "roles": ROLES, "scorers": SCORERS, "saved": saved}  # fmt: skip
     return render(request, "evaluation/settings.html", context, status_code=status_code)
 

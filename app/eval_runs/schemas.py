@@ -8,8 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SetRole = Literal["task", "format", "safety"]
-ScorerName = Literal["exact_match", "multiple_choice", "code_exec", "json_format", "refusal"]
+SetRole = Literal["task", "format", "safety", "judge"]
+ScorerName = Literal[
+    "exact_match", "multiple_choice", "code_exec", "json_format", "refusal", "judge"
+]
 ModelKind = Literal["prompt", "adapter", "merged"]
 BackendName = Literal["transformers", "endpoint"]
 PromptName = Literal["plain", "system", "fewshot"]
@@ -29,6 +31,9 @@ class EvalSetSettingsIn(BaseModel):
     min_score: float | None = Field(default=None, ge=0, le=1)
     min_gain: float | None = Field(default=None, ge=-1, le=1)
     json_schema: dict[str, Any] | None = None
+    judge_refusals: bool = Field(
+        default=False, description="refusal sets: the judge endpoint confirms each refusal"
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -39,6 +44,28 @@ class EvalSetSettingsIn(BaseModel):
             except re.error as exc:
                 raise ValueError(f"not a regular expression: {exc}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _judge(self) -> EvalSetSettingsIn:
+        if self.scorer == "judge":
+            self.role = "judge"  # a pairwise judge set is gated by its win rate only
+        elif self.role == "judge":
+            raise ValueError("scorer: a set in the judge role is scored by the judge")
+        if self.judge_refusals and self.scorer != "refusal":
+            raise ValueError("judge_refusals: only a refusal set's refusals are confirmed")
+        return self
+
+
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("an http:// or https:// URL")
+    return value
+
+
+def _env_var(value: str) -> str:
+    if value and not ENV_NAME.match(value):
+        raise ValueError("the name of an environment variable (letters, digits, _), not a key")
+    return value
 
 
 class GatePolicyIn(BaseModel):
@@ -54,6 +81,31 @@ class GatePolicyIn(BaseModel):
     capability_task_dir: str = Field(default="", max_length=500)
     capability_tasks: list[str] = Field(default_factory=list, max_length=50)
     few_shot: int = Field(default=3, ge=0, le=16, description="shots in the few-shot prompt")
+    judge_url: str = Field(default="", max_length=500, description="OpenAI-compatible; empty: none")
+    judge_model: str = Field(default="", max_length=200, description="the judge model's name")
+    judge_api_key_env: str = Field(
+        default="", max_length=100, description="environment variable holding the judge's key"
+    )
+    min_judge_win_rate: float = Field(
+        default=0.5, ge=0, le=1, description="tune over base, ties count half"
+    )
+
+    @field_validator("judge_url")
+    @classmethod
+    def _judge_url(cls, value: str) -> str:
+        return _http_url(value.strip())
+
+    @field_validator("judge_api_key_env")
+    @classmethod
+    def _judge_key(cls, value: str) -> str:
+        return _env_var(value.strip())
+
+    @model_validator(mode="after")
+    def _judge_complete(self) -> GatePolicyIn:
+        if bool(self.judge_url) != bool(self.judge_model.strip()):
+            field = "judge_model" if self.judge_url else "judge_url"
+            raise ValueError(f"{field}: a judge needs both its URL and its model name")
+        return self
 
 
 class GatePolicyUpdate(GatePolicyIn):

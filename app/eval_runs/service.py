@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Invalid, NotFound
-from app.eval_runs import repository
+from app.eval_runs import judging, repository
 from app.eval_runs.report import set_slug
 from app.eval_runs.schemas import (
     EvalSetSettingsIn,
@@ -37,7 +37,8 @@ from app.training_runs import service as training
 EVAL_JOB = "evaluation_run"
 POLICY_FIELDS = ("default_min_score", "default_min_gain", "min_format_compliance",
                  "min_refusal_rate", "max_capability_drop", "capability_task_dir",
-                 "capability_tasks", "few_shot")  # fmt: skip
+                 "capability_tasks", "few_shot", "judge_url", "judge_model",
+                 "judge_api_key_env", "min_judge_win_rate")  # fmt: skip
 SET_FIELDS = tuple(EvalSetSettingsIn.model_fields)
 
 
@@ -130,6 +131,23 @@ def _chosen_sets(db: Session, project: Project, ids: list[int]) -> list[EvalSet]
     return [by_id[i] for i in dict.fromkeys(ids)]
 
 
+def _check_judge(settings: dict[str, Any]) -> None:
+    """A set scored or confirmed by the judge needs the project's judge endpoint: refused here,
+    naming the set, rather than failing the job."""
+    if judging.has_judge(settings):
+        return
+    for eval_set_id, set_settings in settings["sets"].items():
+        if judging.needs_judge(set_settings):
+            what = ("is scored by the judge" if set_settings["scorer"] == "judge"
+                    else "has its refusals confirmed by the judge")  # fmt: skip
+            raise Invalid(
+                f"eval set '{set_settings['name']}' (id {eval_set_id}) {what}, but the project "
+                "has no judge endpoint: set one on the gate policy page (judge URL and model), "
+                "or change the set's scorer",
+                details={"field": "eval_set_ids", "eval_set_id": int(eval_set_id)},
+            )
+
+
 def create_run(
     db: Session, project: Project, user: User | None, data: EvaluationCreate
 ) -> EvaluationRun:
@@ -148,13 +166,15 @@ def create_run(
     if data.backend == "transformers" and not Path(base_model).is_dir():
         raise Invalid(f"base model {base_model!r} is not a local model directory",
                       details={"field": "base_model"})  # fmt: skip
+    settings = settings_for(db, project, eval_sets)
+    _check_judge(settings)
     row = EvaluationRun(
         project_id=project.id, training_run_id=data.training_run_id, snapshot_id=snapshot_id,
         model_kind=data.model_kind, base_model=base_model or (data.endpoint_model or ""),
         adapter_path=adapter, prompt_variant=data.prompt_variant, backend=data.backend,
         endpoint_url=data.endpoint_url, endpoint_model=data.endpoint_model,
         endpoint_base_model=data.endpoint_base_model, api_key_env=data.api_key_env,
-        eval_set_ids=[s.id for s in eval_sets], settings=settings_for(db, project, eval_sets),
+        eval_set_ids=[s.id for s in eval_sets], settings=settings,
         state="queued", created_by_id=user.id if user else None,
     )  # fmt: skip
     repository.add(db, row)

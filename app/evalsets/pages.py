@@ -32,6 +32,12 @@ def _can_manage(access: Access) -> bool:
     return access.project_role is not None and access.project_role.rank >= Role.engineer.rank
 
 
+def _can_read_items(access: Access) -> bool:
+    """Eval items' text: reviewers and above. Annotators write training data, so reading eval
+    items would risk contaminating it; they see a set's name, state and item count only."""
+    return access.project_role is not None and access.project_role.rank >= Role.reviewer.rank
+
+
 def _base(request: Request) -> str:
     return f"/projects/{request.path_params['slug']}/eval-sets"
 
@@ -136,7 +142,10 @@ def _detail_page(
     except ValueError:
         raise Invalid("start: give an item position (0 or more)") from None
     limit = settings_of(request).page_size
-    rows, total, next_start = service.items(db, eval_set, start=start, limit=limit)
+    if _can_read_items(access):
+        rows, total, next_start = service.items(db, eval_set, start=start, limit=limit)
+    else:
+        rows, total, next_start = [], service.item_count(db, eval_set), None
     fields_text = ", ".join(eval_set.text_fields)
     defaults = {
         "edit": {"name": eval_set.name, "fields": fields_text, "header": "auto"},
@@ -152,6 +161,7 @@ def _detail_page(
         "prev_start": max(start - limit, 0) if start > 0 else None,
         "versions": sorted(versions, key=lambda s: s.version),
         "can_manage": _can_manage(access),
+        "can_read_items": _can_read_items(access),
         "forms": {**defaults, **(forms or {})},
         "errors": {"edit": {}, "version": {}, **(errors or {})},
         "header_choices": HEADER_CHOICES,

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from app.auth.policy import ProjectManage, ProjectRead
+from app.auth.policy import ProjectManage, ProjectRead, ProjectReview
 from app.evalsets import service
 from app.evalsets.schemas import (
     EvalItemOut,
@@ -99,10 +99,12 @@ def list_items(
     slug: str,
     eval_set_id: int,
     db: SessionDep,
-    access: ProjectRead,
+    access: ProjectReview,
     start: Annotated[int, Query(ge=0, description="first position (0-based)")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ItemPage:
+    """The items' text: reviewers and above (annotators write training data, so they never
+    read eval items; the set's name and item count are visible to every member)."""
     eval_set = service.get(db, access.required_project, eval_set_id)
     rows, total, next_start = service.items(db, eval_set, start=start, limit=limit)
     return ItemPage(

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, TimestampMixin
 
 EVAL_RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 EVAL_FINISHED = ("succeeded", "failed", "cancelled")
-SET_ROLES = ("task", "format", "safety")
+SET_ROLES = ("task", "format", "safety", "judge")
 MODEL_KINDS = ("prompt", "adapter", "merged")
 
 
@@ -40,6 +40,14 @@ class EvalGatePolicy(TimestampMixin, Base):
     capability_task_dir: Mapped[str] = mapped_column(String(500), default="")
     capability_tasks: Mapped[list[str]] = mapped_column(JSONType, default=list)
     few_shot: Mapped[int] = mapped_column(Integer, default=3)
+    #: The judge endpoint (OpenAI-compatible) for judge sets and refusal confirmation: its URL,
+    #: the judge model's name and the *name* of the environment variable holding its API key on
+    #: the worker (never the key). Empty URL: no judge.
+    judge_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    judge_model: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    judge_api_key_env: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    #: The judge gate: the tune's win rate over the base model (ties count half) at least this.
+    min_judge_win_rate: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
     updated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
@@ -55,7 +63,7 @@ class EvalSetSetting(TimestampMixin, Base):
     eval_set_id: Mapped[int] = mapped_column(
         ForeignKey("eval_sets.id", ondelete="CASCADE"), unique=True
     )
-    role: Mapped[str] = mapped_column(String(8), default="task")  # task | format | safety
+    role: Mapped[str] = mapped_column(String(8), default="task")  # task | format | safety | judge
     scorer: Mapped[str] = mapped_column(String(24), default="exact_match")
     prompt_field: Mapped[str] = mapped_column(String(200), default="")
     reference_field: Mapped[str] = mapped_column(String(200), default="")
@@ -65,6 +73,8 @@ class EvalSetSetting(TimestampMixin, Base):
     min_score: Mapped[float | None] = mapped_column(Float, default=None)
     min_gain: Mapped[float | None] = mapped_column(Float, default=None)
     json_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    #: Refusal sets: each pattern hit is confirmed by the project's judge endpoint.
+    judge_refusals: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class EvaluationRun(TimestampMixin, Base):

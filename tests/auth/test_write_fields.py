@@ -108,6 +108,10 @@ AUDITED: dict[str, set[str]] = {
         "capability_task_dir",
         "capability_tasks",
         "few_shot",
+        "judge_url",
+        "judge_model",
+        "judge_api_key_env",  # the variable's name only: a key is never stored
+        "min_judge_win_rate",
         "sets",
     },
     "EvaluationCreate": {

@@ -180,6 +180,7 @@ def test_annotators_read_but_cannot_resolve_or_run(
     assert overview.status_code == 200 and "Run check" not in overview.text
     detail = client.get(f"{BASE}/flags/{flag_id}")
     assert detail.status_code == 200 and "Dismiss flag" not in detail.text
+    assert 'id="eval-hidden"' in detail.text and 'id="eval-text"' not in detail.text
     assert "Drop item" not in detail.text
     for path, data in (
         (f"{BASE}/flags/{flag_id}/dismiss", {"reason": "x"}),

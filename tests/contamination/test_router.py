@@ -301,6 +301,10 @@ def test_who_may_do_what(
     ann = bearer(client, db, annotator)
     for path in ("/overview", "/flags", f"/flags/{flag['id']}"):
         assert client.get(f"{API}{path}", headers=ann).status_code == 200, path
+    # Annotators write training data: the flag shows their text, never the eval item's.
+    hidden = client.get(f"{API}/flags/{flag['id']}", headers=ann).json()
+    assert hidden["eval_hidden"] and hidden["eval_text"] == hidden["eval_segment"] == ""
+    assert hidden["train_text"] and hidden["eval_spans"] == []
     assert client.post(dismiss, json={"reason": "x"}, headers=ann).status_code == 403
     assert client.post(drop, headers=ann).status_code == 403
     assert client.post(f"{API}/runs", json={}, headers=ann).status_code == 403
@@ -314,6 +318,8 @@ def test_who_may_do_what(
     assert client.post(f"{API}/runs", json={}, headers=out).status_code == 404
     assert client.get(f"{API}/overview").status_code == 401
 
+    shown = client.get(f"{API}/flags/{flag['id']}", headers=rev).json()
+    assert not shown["eval_hidden"] and shown["eval_text"] and shown["eval_segment"]
     assert client.post(dismiss, json={"reason": "fine"}, headers=rev).status_code == 200
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.evalsets import service
 from app.models import EvalSet, Project, Role, User
-from tests.factories import SHARED_DATA, add_member, login
+from tests.factories import SHARED_DATA, add_member, login, make_user
 
 LIST = "/projects/demo/eval-sets"
 HUMANEVAL = SHARED_DATA / "humaneval.jsonl.gz"
@@ -178,7 +178,7 @@ def test_edit_and_delete_an_unfrozen_set(
     assert client.get(base).status_code == 404
 
 
-def test_annotators_read_and_outsiders_see_nothing(
+def test_annotators_see_sets_not_items_and_outsiders_see_nothing(
     client: TestClient, db: Session, engineer: User, annotator: User, project: Project
 ) -> None:
     eval_set = _set(db, project, engineer, HUMANEVAL)
@@ -192,6 +192,15 @@ def test_annotators_read_and_outsiders_see_nothing(
     detail = client.get(f"{LIST}/{eval_set.id}")
     assert detail.status_code == 200
     assert "Freeze</button>" not in detail.text and "New version" not in detail.text
+    # Annotators write training data: they see the set and its count, never its items' text.
+    assert "reviewers and above" in detail.text and "has_close_elements" not in detail.text
+    assert "record as read" not in detail.text
+    reviewer = make_user(db, "rev@example.com", Role.reviewer)
+    add_member(db, project, reviewer, Role.reviewer)
+    login(client, reviewer.email)
+    shown = client.get(f"{LIST}/{eval_set.id}")
+    assert "has_close_elements" in shown.text and "record as read" in shown.text
+    token = login(client, annotator.email)
     refused = [
         _post(client, LIST, token, _jsonl([{"q": "x"}]), name="x"),
         _post(client, f"{LIST}/{eval_set.id}/freeze", token),

@@ -9,7 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.models import Job, Project, Role, User
-from tests.factories import SHARED_DATA, RecordingDispatcher, add_member, bearer, login
+from tests.factories import (
+    SHARED_DATA,
+    RecordingDispatcher,
+    add_member,
+    bearer,
+    login,
+    make_user,
+)
 
 BASE = "/api/projects/demo/eval-sets"
 HUMANEVAL = SHARED_DATA / "humaneval.jsonl.gz"
@@ -198,8 +205,15 @@ def test_roles(
         assert client.get(path, headers=other).status_code == 404  # not a member
     assert _upload(client, other).status_code == 404
     add_member(db, project, annotator, Role.annotator)
-    for path in (BASE, url, f"{url}/items"):
+    for path in (BASE, url):
         assert client.get(path, headers=other).status_code == 200
+    # Eval items' text is for reviewers and above: annotators write training data.
+    assert client.get(f"{url}/items", headers=other).status_code == 403
+    assert client.get(url, headers=other).json()["item_count"] == body["item_count"]
+    reviewer = make_user(db, "rev@example.com", Role.reviewer)
+    add_member(db, project, reviewer, Role.reviewer)
+    items = client.get(f"{url}/items", headers=bearer(client, db, reviewer))
+    assert items.status_code == 200 and items.json()["total"] == body["item_count"]
     refused = [
         _upload(client, other),
         client.post(f"{url}/freeze", headers=other),

@@ -90,6 +90,14 @@ def test_judge_cancels_position_bias() -> None:
     assert parse_verdict("no idea") is None
 
 
+def test_judge_compares_many_pairs_in_order() -> None:
+    """One backend call for a chunk: each pair's two verdicts stay with that pair."""
+    triples = [("2 + 2?", "4", "5"), ("2 + 2?", "5", "4"), ("2 + 2?", "3", "5")]
+    scores = [r.score for r in _judge("correct").compare_many(triples)]
+    assert scores == [1.0, 0.0, 0.5]  # neither right in the last: the judge says B both ways
+    assert [r.score for r in _judge("first-slot").compare_many(triples)] == [0.5] * 3
+
+
 def test_importable_without_the_web_app_or_the_database() -> None:
     code = (
         "import sys\n"

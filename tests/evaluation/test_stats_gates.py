@@ -110,3 +110,19 @@ def test_defaults_need_a_real_gain() -> None:
     gain = next(g for g in report.gates if g.name == "min_gain")
     assert gain.value == 0.0 and not gain.passed
     assert report.verdict == "ship_prompt"
+
+
+def test_judge_win_rate_gate() -> None:
+    """Win 1, tie 0.5, loss 0: 5 wins, 2 ties, 3 losses is a 60 % win rate."""
+    judged = [1.0] * 5 + [0.5] * 2 + [0.0] * 3
+    report = evaluate_gates([SetScores("chat", "judge", judged)])
+    (gate,) = report.gates
+    assert (gate.name, gate.eval_set, gate.n) == ("judge_win_rate", "chat", 10)
+    assert gate.value == pytest.approx(0.6) and gate.threshold == 0.5 and gate.passed
+    assert gate.interval is not None and gate.interval[0] < 0.6 < gate.interval[1]
+    assert report.verdict == "ship_tune" and report.sets[0].best_prompt is None
+    strict = evaluate_gates(
+        [SetScores("chat", "judge", judged)], GatePolicy(min_judge_win_rate=0.7)
+    )
+    assert not strict.gates[0].passed and strict.verdict == "not_ready"
+    assert "judge_win_rate(chat)" in strict.reason

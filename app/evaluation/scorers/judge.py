@@ -8,6 +8,7 @@ model's: 1.0 win, 0.5 tie, 0.0 loss.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.evaluation.generation.base import GenerationBackend
@@ -62,14 +63,20 @@ class PairwiseJudge:
         self.max_new_tokens = max_new_tokens
 
     def compare(self, prompt: str, first: str, second: str) -> PairwiseResult:
+        (result,) = self.compare_many([(prompt, first, second)])
+        return result
+
+    def compare_many(self, triples: Sequence[tuple[str, str, str]]) -> list[PairwiseResult]:
+        """Each (prompt, first, second) asked in both orders; every ask goes to the backend in
+        one call (an endpoint sends them concurrently)."""
         asks = [
             [{"role": "user", "content": JUDGE_TEMPLATE.format(prompt=prompt, first=a, second=b)}]
+            for prompt, first, second in triples
             for a, b in ((first, second), (second, first))
         ]
-        forward, backward = (
-            parse_verdict(g.text) for g in self.backend.generate(asks, self.max_new_tokens)
-        )
-        return PairwiseResult(_winner(forward, backward), forward, backward)
+        verdicts = [parse_verdict(g.text) for g in self.backend.generate(asks, self.max_new_tokens)]
+        pairs = zip(verdicts[0::2], verdicts[1::2], strict=True)
+        return [PairwiseResult(_winner(f, b), f, b) for f, b in pairs]
 
     def score(self, prompt: str, first: str, second: str) -> ItemScore:
         result = self.compare(prompt, first, second)
