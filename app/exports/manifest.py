@@ -76,6 +76,11 @@ def build_manifest(
         notes.append(
             f"{writer.left_out_flagged:,} items with open contamination flags were left out"
         )
+    if writer.needs_response:
+        notes.append(
+            f"{writer.needs_response:,} examples need a response (no final assistant turn) "
+            "and were left out"
+        )
     names = sorted({*writer.files.rows, *extra})
     return {
         "trellis_version": __version__,
@@ -97,6 +102,10 @@ def build_manifest(
         "gates": gates,
         "notes": notes,
         "skipped": writer.skipped[:1000],
+        "left_out": {
+            "counts": dict(sorted(writer.left_out_total.items())),
+            "items": writer.left_out,
+        },
         "files": {
             name: {
                 "sha256": sha256_file(folder / name),

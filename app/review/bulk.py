@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import Conflict, Invalid, NotFound
+from app.examples.service import response_missing
 from app.items.kinds import Item, model_for
 from app.jobs import service as jobs
-from app.models import ItemKind, Project, ReviewDecision, User
+from app.models import Example, ItemKind, Project, ReviewDecision, User
 from app.review import repository
 from app.review.schemas import BulkAction, QueueFilter
 from app.review.service import apply_decision, kinds_in, queue_conditions
@@ -111,6 +112,9 @@ def decide_batch(
         hashes = [(item.id, item.content_hash) for item in items]
         for item_id in repository.approved_by(db, kind, hashes, reviewer.id):
             blocked.setdefault(item_id, "you already approved it")
+        for item in items:
+            if isinstance(item, Example) and response_missing(item.messages):
+                blocked[item.id] = "it needs a response (no final assistant turn)"
     for item in items:
         if item.id in blocked:
             result.skipped_total += 1
