@@ -85,6 +85,8 @@ def update(
     edits = data.model_dump(exclude_unset=True, exclude={"version"})
     if "messages" in edits:
         _set_messages(db, project, example, edits["messages"])
+        if example.messages != before["messages"]:
+            changes.reset_approval(example)
     for key in ("tags", "rating", "split"):
         if key in edits:
             setattr(example, key, edits[key])
