@@ -70,6 +70,14 @@ def build_manifest(
             f"template '{params['template']}' has no system role: the system prompt was folded "
             f"into the first user turn in {writer.text_rows.folded:,} conversations"
         )
+    text_rows = writer.text_rows
+    if text_rows is not None and text_rows.bos_removed:
+        notes.append(
+            f"the text of {text_rows.bos_removed:,} rows starts without the BOS "
+            f"{text_rows.template.bos_token!r}: the tokenizer adds it when the trainer tokenizes "
+            "the text (TRL's SFTTrainer does); export with bos_in_text for a trainer that "
+            "does not"
+        )
     if writer.skipped:
         notes.append(f"{len(writer.skipped):,} items could not be written in this format")
     if writer.left_out_flagged:
@@ -89,6 +97,7 @@ def build_manifest(
         "created_at": utcnow().isoformat(),
         "format": snapshot.format,
         "template": params.get("template"),
+        **_bos(text_rows),
         "filters": {
             k: params.get(k)
             for k in ("status", "tags", "source", "min_rating", "exclude_flagged", "selection")
@@ -114,6 +123,19 @@ def build_manifest(
             }
             for name in names
         },
+    }
+
+
+def _bos(text_rows: Any) -> dict[str, Any]:
+    """Whether a text export's rows carry the template's BOS (trainers add it themselves)."""
+    if text_rows is None or not text_rows.template.bos_token:
+        return {}
+    return {
+        "bos": {
+            "token": text_rows.template.bos_token,
+            "in_text": text_rows.bos_in_text,
+            "removed_from_rows": text_rows.bos_removed,
+        }
     }
 
 

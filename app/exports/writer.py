@@ -44,11 +44,19 @@ def template_for(params: dict[str, Any], project_default: str) -> ChatTemplate:
 
 
 class TextRows:
-    """`text` rows: each conversation rendered through a chat template."""
+    """`text` rows: each conversation rendered through a chat template.
 
-    def __init__(self, template: ChatTemplate) -> None:
+    Templates such as llama3, mistral and gemma start the text with the BOS string, and the
+    trainers tokenize a `text` row with special tokens added (TRL's SFTTrainer calls the
+    tokenizer with its defaults), so the BOS string and the tokenizer's own BOS would both be
+    there: every row would train with two. Unless `bos_in_text`, the leading BOS is dropped and
+    counted (`bos_removed`)."""
+
+    def __init__(self, template: ChatTemplate, *, bos_in_text: bool = False) -> None:
         self.template = template
         self.folded = 0
+        self.bos_in_text = bos_in_text
+        self.bos_removed = 0
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -56,7 +64,11 @@ class TextRows:
         except TemplateError as exc:
             raise ExportRowError(item["id"], str(exc)) from exc
         self.folded += rendered.folded_system
-        return {"text": rendered.text}
+        text, bos = rendered.text, self.template.bos_token
+        if bos and not self.bos_in_text and text.startswith(bos):
+            text = text[len(bos) :]
+            self.bos_removed += 1
+        return {"text": text}
 
 
 class SnapshotWriter:
@@ -101,7 +113,10 @@ class SnapshotWriter:
     def _streams(self) -> Iterator[tuple[str, Iterator[dict[str, Any]], Callable[..., Any]]]:
         name = self.snapshot.format
         if name == TEXT_FORMAT:
-            self.text_rows = TextRows(template_for(self.params, self.project.chat_template))
+            self.text_rows = TextRows(
+                template_for(self.params, self.project.chat_template),
+                bos_in_text=bool(self.params.get("bos_in_text", False)),
+            )
             yield (
                 "sft",
                 repository.stream_examples(self.db, self.project.id, **self._filters()),
