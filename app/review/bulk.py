@@ -144,7 +144,11 @@ def run_job(
             for kind in kinds_in(f)
         ]  # fmt: skip
 
-    todo = transaction(matching, factory, write=False)
+    if params.get("ids") is not None:
+        # rows picked in a list: exactly these (each batch still checks the queue's rules)
+        todo = [(kind, [int(i) for i in params["ids"]]) for kind in kinds_in(f)]
+    else:
+        todo = transaction(matching, factory, write=False)
     total = sum(len(ids) for _, ids in todo) or 1
     result = BulkResult(action, total, 0, False)
     done = 0
