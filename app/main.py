@@ -82,6 +82,7 @@ def create_app(
     from app.pairs import router as pairs
     from app.projects import pages as project_pages
     from app.projects import router as projects
+    from app.review import list_pages as review_list_pages
     from app.review import pages as review_pages
     from app.review import router as review
     from app.selections import router as selections
@@ -98,7 +99,7 @@ def create_app(
         labeling, health, users, projects, examples, pairs, imports, jobs, exports,
         user_pages, project_pages, example_pages, pair_pages, import_pages, job_pages, export_pages,
         evalsets, evalset_pages, contamination, contamination_pages, selections,
-        diversity, diversity_pages, labeling_pages, review, review_pages,
+        diversity, diversity_pages, labeling_pages, review, review_pages, review_list_pages,
         dashboard, dashboard_pages, training, training_pages, eval_runs, eval_run_pages,
         synthetic, synthetic_pages,
         feedback, feedback_pages,

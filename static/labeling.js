@@ -13,6 +13,8 @@
   var overlay = document.getElementById("shortcuts");
   var turnsBox = document.getElementById("turns");
   var template = document.getElementById("turn-template");
+  var undoForm = document.getElementById("undo-form");
+  var guidelines = document.getElementById("guidelines");
   var dirty = false;
   var submitting = false;
   var timer = null;
@@ -130,7 +132,11 @@
     if (evt.target instanceof Element && evt.target.closest(".turn-row")) markEdited();
     changed();
   });
-  form.addEventListener("submit", function () {
+  form.addEventListener("submit", function (evt) {
+    if (submitting) {
+      evt.preventDefault(); // a second Ctrl+Enter while the first post is on its way
+      return;
+    }
     submitting = true; // the post carries everything; don't race it with a draft save
     clearTimeout(timer);
   });
@@ -168,6 +174,36 @@
     }
   }
 
+  function lastRow() {
+    var rows = turnsBox ? turnsBox.querySelectorAll(".turn-row") : [];
+    return rows.length ? rows[rows.length - 1] : null;
+  }
+
+  function rowRole(row) {
+    var key = row.getAttribute("data-key");
+    var role = field("role_" + key);
+    return role ? role.value : "";
+  }
+
+  // R (and E on an item with no answer yet): into the final assistant turn, adding it when the
+  // conversation does not end with one, so typing goes straight into the answer.
+  function answer() {
+    var row = lastRow();
+    var box = row ? row.querySelector(".turn-text:not([readonly])") : null;
+    if (row && box && rowRole(row) === "assistant") {
+      if (!editing()) setEditing(true);
+      box.focus();
+      box.setSelectionRange(box.value.length, box.value.length);
+      return;
+    }
+    addTurn();
+  }
+
+  function needsAnswer() {
+    var row = lastRow();
+    return !row || rowRole(row) !== "assistant";
+  }
+
   function addTurn() {
     if (!turnsBox || !template) return;
     var key = Number(turnsBox.getAttribute("data-next-key") || "0");
@@ -184,6 +220,7 @@
     markEdited();
     changed();
     text.focus();
+    row.scrollIntoView({ block: "nearest" });
   }
 
   form.addEventListener("click", function (evt) {
@@ -195,6 +232,9 @@
     } else if (target.closest("[data-add-turn]")) {
       evt.preventDefault();
       addTurn();
+    } else if (target.closest("[data-add-answer]")) {
+      evt.preventDefault();
+      answer();
     } else if (target.closest("[data-remove-turn]")) {
       evt.preventDefault();
       var row = target.closest(".turn-row");
@@ -263,8 +303,18 @@
       pick("rating", key);
     } else if (key === "s" || key === "S") {
       submitWith("skip");
+    } else if (key === "d" || key === "D") {
+      submitWith("discard");
+    } else if ((key === "u" || key === "U") && undoForm) {
+      undoForm.submit();
+    } else if ((key === "g" || key === "G") && guidelines) {
+      guidelines.open = !guidelines.open;
+      if (guidelines.open) guidelines.scrollIntoView({ block: "nearest" });
     } else if ((key === "e" || key === "E") && turnsBox) {
-      setEditing(!editing());
+      if (!editing() && needsAnswer()) answer();
+      else setEditing(!editing());
+    } else if ((key === "r" || key === "R") && turnsBox) {
+      answer();
     } else if (key === "?") {
       toggleShortcuts();
     } else if (kind === "pair" && (key === "a" || key === "A")) {

@@ -1,4 +1,5 @@
-// Review view keys: A approve, R reject, X swap, N next, ? the shortcut list.
+// Review view keys: A approve, R reject, X swap, N next, ? the shortcut list. A decision moves
+// on to the next item unless "stay" is ticked (remembered in localStorage).
 // Elements opt in with data-review-key; keys are ignored while typing and with modifiers.
 (function () {
   "use strict";
@@ -77,6 +78,23 @@
       return;
     }
     form.dataset.sent = "1";
+  });
+
+  // "Stay after deciding" is remembered in this browser.
+  document.querySelectorAll("input[data-remember]").forEach(function (box) {
+    var key = box.getAttribute("data-remember");
+    try {
+      box.checked = window.localStorage.getItem(key) === "1";
+    } catch (e) {
+      return;
+    }
+    box.addEventListener("change", function () {
+      try {
+        window.localStorage.setItem(key, box.checked ? "1" : "0");
+      } catch (e) {
+        /* storage refused: the box still works for this page */
+      }
+    });
   });
 
   // Coming back through the browser cache must not leave the page locked.

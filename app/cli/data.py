@@ -112,6 +112,9 @@ def export_command(
     seed: Annotated[str, typer.Option(help="split seed")] = "trellis",
     sequence_len: Annotated[int, typer.Option(help="token budget for the length gate")] = 4096,
     container: Annotated[str, typer.Option(help="jsonl, parquet or datasets")] = "jsonl",
+    bos_in_text: Annotated[
+        bool, typer.Option(help="text: keep the BOS in the text (trainers that do not add it)")
+    ] = False,
 ) -> None:
     """Write an export snapshot (kept by Trellis, byte-identical later) and copy it to --out."""
     import shutil
@@ -146,6 +149,7 @@ def export_command(
                 "sequence_len": sequence_len,
                 "container": container,
                 "custom_template": custom,
+                "bos_in_text": bos_in_text,
             }
         )
     except ValidationError as exc:

@@ -27,6 +27,29 @@ def list_examples(
     return list_items(db, Example, project.id, f)
 
 
+def response_missing(messages: list[dict[str, Any]]) -> bool:
+    """True when the conversation has no final assistant answer: the last turn is not the
+    assistant's, or it is blank and calls no tool (pure; the rule the import applies)."""
+    if not messages or messages[-1].get("role") != "assistant":
+        return True
+    last = messages[-1]
+    content = last.get("content")
+    if last.get("tool_calls"):
+        return False
+    if isinstance(content, str):
+        return not content.strip()
+    return not content
+
+
+def require_response(example: Example, action: str) -> None:
+    """An SFT example is never submitted or approved without its answer: 400 naming the fix."""
+    if response_missing(example.messages):
+        raise Invalid(
+            f"example {example.id} needs a response: write the final assistant turn "
+            f"(not empty) before you {action} it"
+        )
+
+
 def get(db: Session, project: Project, example_id: int) -> Example:
     return repository.get_in_project(db, Example, project, example_id)
 
@@ -77,6 +100,8 @@ def update(
     edits = data.model_dump(exclude_unset=True, exclude={"version"})
     if "messages" in edits:
         _set_messages(db, project, example, edits["messages"])
+        if example.messages != before["messages"]:
+            changes.reset_approval(example)
     for key in ("tags", "rating", "split"):
         if key in edits:
             setattr(example, key, edits[key])

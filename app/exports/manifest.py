@@ -76,11 +76,24 @@ def build_manifest(
             "distinct response and conversation; they are not reviewed row by row (the status "
             "filter does not apply to them)"
         )
+    text_rows = writer.text_rows
+    if text_rows is not None and text_rows.bos_removed:
+        notes.append(
+            f"the text of {text_rows.bos_removed:,} rows starts without the BOS "
+            f"{text_rows.template.bos_token!r}: the tokenizer adds it when the trainer tokenizes "
+            "the text (TRL's SFTTrainer does); export with bos_in_text for a trainer that "
+            "does not"
+        )
     if writer.skipped:
         notes.append(f"{len(writer.skipped):,} items could not be written in this format")
     if writer.left_out_flagged:
         notes.append(
             f"{writer.left_out_flagged:,} items with open contamination flags were left out"
+        )
+    if writer.needs_response:
+        notes.append(
+            f"{writer.needs_response:,} examples need a response (no final assistant turn) "
+            "and were left out"
         )
     names = sorted({*writer.files.rows, *extra})
     return {
@@ -90,6 +103,7 @@ def build_manifest(
         "created_at": utcnow().isoformat(),
         "format": snapshot.format,
         "template": params.get("template"),
+        **_bos(text_rows),
         "filters": {
             k: params.get(k)
             for k in ("status", "tags", "source", "min_rating", "exclude_flagged", "selection")
@@ -103,6 +117,10 @@ def build_manifest(
         "gates": gates,
         "notes": notes,
         "skipped": writer.skipped[:1000],
+        "left_out": {
+            "counts": dict(sorted(writer.left_out_total.items())),
+            "items": writer.left_out,
+        },
         "files": {
             name: {
                 "sha256": sha256_file(folder / name),
@@ -111,6 +129,19 @@ def build_manifest(
             }
             for name in names
         },
+    }
+
+
+def _bos(text_rows: Any) -> dict[str, Any]:
+    """Whether a text export's rows carry the template's BOS (trainers add it themselves)."""
+    if text_rows is None or not text_rows.template.bos_token:
+        return {}
+    return {
+        "bos": {
+            "token": text_rows.template.bos_token,
+            "in_text": text_rows.bos_in_text,
+            "removed_from_rows": text_rows.bos_removed,
+        }
     }
 
 

@@ -27,7 +27,7 @@ DEFAULT_FORM = {"format": "messages", "template": "", "status": "approved", "sou
                 "validation_fraction": "0.05", "seed": "trellis", "sequence_len": "4096",
                 "base_model": "meta-llama/Llama-3.1-8B-Instruct", "container": "jsonl",
                 "tags": "", "min_rating": "", "selection_id": "",
-                "exclude_flagged": "1"}  # fmt: skip
+                "exclude_flagged": "1", "bos_in_text": ""}  # fmt: skip
 
 
 def _page(
@@ -54,6 +54,8 @@ def _page(
         "selections": [("", "every matching item"),
                        *((str(s.id), f"{s.name} ({s.item_count:,} items)")
                          for s in selections.list_for(db, project))],
+        "bos_choices": [("", "without it: the trainer's tokenizer adds it (TRL, Axolotl)"),
+                        ("1", "in the text: for a trainer that does not add it")],
         "flag_choices": [("1", "leave out items with open contamination flags"),
                          ("0", "keep them (the contamination gate then blocks)")],
     }  # fmt: skip
@@ -89,18 +91,20 @@ def create_export(
     selection_id: Annotated[str, Form()] = "",
     exclude_flagged: Annotated[str, Form()] = "1",
     dry_run: Annotated[bool, Form()] = False,
+    bos_in_text: Annotated[str, Form()] = "",
     template_file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     form = {"format": format, "template": template, "status": status, "source": source,
             "tags": tags, "min_rating": min_rating, "validation_fraction": validation_fraction,
             "seed": seed, "sequence_len": sequence_len, "base_model": base_model,
             "container": container, "selection_id": selection_id,
-            "exclude_flagged": exclude_flagged}  # fmt: skip
+            "exclude_flagged": exclude_flagged, "bos_in_text": bos_in_text}  # fmt: skip
     values: dict[str, Any] = {
         **{k: v for k, v in form.items() if v != ""},
         "tags": [t.strip() for t in tags.split(",") if t.strip()],
         "dry_run": dry_run,
         "exclude_flagged": exclude_flagged != "0",
+        "bos_in_text": bos_in_text == "1",
     }
     custom, file_error = _custom_template(template_file)
     if custom is not None:

@@ -143,6 +143,19 @@ def count_feedback(db: Session, project_id: int) -> int:
     return int(db.scalar(select(func.count()).select_from(query)) or 0)
 
 
+def needing_response(
+    db: Session, project_id: int, limit: int, **filters: Any
+) -> tuple[int, list[int]]:
+    """Examples the filters select that the export leaves out because they have no answer
+    yet: how many, and the first `limit` ids."""
+    query = _filtered(
+        db, Example, select(Example.id).where(Example.needs_response.is_(True)), project_id,
+        **filters,
+    )  # fmt: skip
+    total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0), list(db.scalars(query.limit(limit)))
+
+
 def _stream(db: Session, query: Select[Any], keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """Rows as dicts, through the session's connection: a Core result skips the ORM's
     per-row processing, which took about a third of a million-row export. The source enum

@@ -43,6 +43,11 @@ class ExportCreate(BaseModel):
     dry_run: bool = Field(
         default=False, description="only compute the quality gates; write no files"
     )
+    bos_in_text: bool = Field(
+        default=False,
+        description="`text`: keep the template's BOS at the start of each row. Off by default: "
+        "TRL and most trainers tokenize text with special tokens, which adds the BOS again",
+    )
     container: Literal["jsonl", "parquet", "datasets"] = Field(
         default="jsonl", description="also write Parquet or a datasets save_to_disk folder (tar)"
     )

@@ -135,7 +135,13 @@ def axolotl_yaml(
         f"sample_packing: {'false' if pairs else 'true'}",
     ]
     if not pairs:
-        lines.append("pad_to_sequence_len: true")
+        lines += [
+            "pad_to_sequence_len: true",
+            "# Packed samples must not attend to each other: flash-attention's variable-length",
+            "# kernels keep them apart. Without flash-attn installed, set sample_packing: false",
+            "# (and pad_to_sequence_len: false) rather than packing with another attention.",
+            "flash_attention: true",
+        ]
     lines += [
         "",
         "micro_batch_size: 2",

@@ -28,6 +28,9 @@ from app.exports.tokens import TokenCounter
 from app.models import ExportSnapshot, ItemKind, Project
 
 TEXT_FORMAT = "text"
+LEFT_OUT_KEPT = 1000
+NEEDS_RESPONSE_REASON = "needs a response: no final assistant turn"
+FLAGGED_REASON = "open contamination flag"
 Progress = Callable[[float, str], None]
 
 
@@ -42,11 +45,19 @@ def template_for(params: dict[str, Any], project_default: str) -> ChatTemplate:
 
 
 class TextRows:
-    """`text` rows: each conversation rendered through a chat template."""
+    """`text` rows: each conversation rendered through a chat template.
 
-    def __init__(self, template: ChatTemplate) -> None:
+    Templates such as llama3, mistral and gemma start the text with the BOS string, and the
+    trainers tokenize a `text` row with special tokens added (TRL's SFTTrainer calls the
+    tokenizer with its defaults), so the BOS string and the tokenizer's own BOS would both be
+    there: every row would train with two. Unless `bos_in_text`, the leading BOS is dropped and
+    counted (`bos_removed`)."""
+
+    def __init__(self, template: ChatTemplate, *, bos_in_text: bool = False) -> None:
         self.template = template
         self.folded = 0
+        self.bos_in_text = bos_in_text
+        self.bos_removed = 0
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -54,7 +65,11 @@ class TextRows:
         except TemplateError as exc:
             raise ExportRowError(item["id"], str(exc)) from exc
         self.folded += rendered.folded_system
-        return {"text": rendered.text}
+        text, bos = rendered.text, self.template.bos_token
+        if bos and not self.bos_in_text and text.startswith(bos):
+            text = text[len(bos) :]
+            self.bos_removed += 1
+        return {"text": text}
 
 
 class SnapshotWriter:
@@ -80,6 +95,10 @@ class SnapshotWriter:
         self.exclude_flagged = bool(self.params.get("exclude_flagged", True))
         self.left_out_flagged = 0
         self._flagged_in = _Ids()
+        # Every item the selection holds that the files leave out, with the reason.
+        self.left_out: list[dict[str, Any]] = []
+        self.left_out_total: Counter[str] = Counter()
+        self.needs_response = 0
         self._unchecked_in = _Ids()
         self.feedback_rows = 0
 
@@ -100,7 +119,10 @@ class SnapshotWriter:
             yield "kto", repository.stream_feedback(self.db, self.project.id, source), kto_row
             return
         if name == TEXT_FORMAT:
-            self.text_rows = TextRows(template_for(self.params, self.project.chat_template))
+            self.text_rows = TextRows(
+                template_for(self.params, self.project.chat_template),
+                bos_in_text=bool(self.params.get("bos_in_text", False)),
+            )
             yield (
                 "sft",
                 repository.stream_examples(self.db, self.project.id, **self._filters()),
@@ -143,6 +165,7 @@ class SnapshotWriter:
         files, checker, count = self.files, self.checker, self.counter.count
         done = 0
         total = max(1, self._expected_rows())
+        self._left_out_unanswered()
         view = self.contamination
         for kind, stream, build in self._streams():
             item_kind = ItemKind.example if kind == "sft" else ItemKind.pair
@@ -155,6 +178,7 @@ class SnapshotWriter:
                 if item["id"] in flagged:
                     if self.exclude_flagged:
                         self.left_out_flagged += 1
+                        self._leave_out(kind, item["id"], "contamination", FLAGGED_REASON)
                         continue
                     self._flagged_in.add(item["id"])
                 if item["id"] in unchecked:
@@ -163,6 +187,8 @@ class SnapshotWriter:
                     row = build(item)
                 except ExportRowError as exc:
                     self.skipped.append({"kind": kind, "id": item["id"], "reason": str(exc)})
+                    reason = f"not writable in this format: {exc}"
+                    self._leave_out(kind, item["id"], "format", reason)
                     continue
                 content_hash = item["content_hash"]
                 split = split_of(content_hash)
@@ -186,6 +212,33 @@ class SnapshotWriter:
                         0.02 + 0.86 * min(1.0, done / total), f"wrote {done:,} of {total:,} rows"
                     )
         self.checker.contamination = self._contamination_gate()
+
+    def _leave_out(self, kind: str, item_id: int, cause: str, reason: str) -> None:
+        self.left_out_total[cause] += 1
+        if len(self.left_out) < LEFT_OUT_KEPT:
+            self.left_out.append({"kind": kind, "id": item_id, "cause": cause, "reason": reason})
+
+    def _left_out_unanswered(self) -> None:
+        """Examples the filters select but that have no answer yet are never exported as is:
+        name them too, so nothing leaves the export without a trace."""
+        if not any(kind == "sft" for kind in self._kinds()):
+            return
+        total, ids = repository.needing_response(
+            self.db, self.project.id, LEFT_OUT_KEPT, **self._filters()
+        )
+        for item_id in ids:
+            self._leave_out("sft", item_id, "needs_response", NEEDS_RESPONSE_REASON)
+        self.left_out_total["needs_response"] += total - len(ids)
+        self.needs_response = total
+
+    def _kinds(self) -> list[str]:
+        fmt = FORMATS.get(self.snapshot.format)
+        kinds = []
+        if self.snapshot.format == TEXT_FORMAT or (fmt is not None and fmt.examples is not None):
+            kinds.append("sft")
+        if fmt is not None and fmt.pairs is not None:
+            kinds.append("preference")
+        return kinds
 
     def _contamination_gate(self) -> GateResult:
         name = "contamination"

@@ -22,6 +22,7 @@ __all__ = [
     "check_version",
     "content_changed",
     "record",
+    "reset_approval",
     "revert_target",
     "set_status",
 ]
@@ -102,6 +103,13 @@ def set_status(
     if status is ItemStatus.draft and item.status is not ItemStatus.draft:
         repository.reopen_slots(db, project.id, kind, item.id, project.min_submissions)
     item.status = status
+
+
+def reset_approval(item: Item) -> None:
+    """Approval is given to content: an approved item whose content changes (an edit, a swap)
+    is submitted again and waits for approvals of what it holds now."""
+    if item.status is ItemStatus.approved:
+        item.status = ItemStatus.submitted
 
 
 def revert_target(

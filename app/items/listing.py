@@ -58,6 +58,14 @@ def _conditions(db: Session, model: ItemModel, project_id: int, f: ListFilter) -
     return conds
 
 
+def matching_ids(
+    db: Session, model: ItemModel, project_id: int, f: ListFilter, limit: int
+) -> list[int]:
+    """Ids of the items a list filter matches (all pages), oldest first, at most `limit`."""
+    conds = _conditions(db, model, project_id, f)
+    return list(db.scalars(select(model.id).where(*conds).order_by(model.id).limit(limit)))
+
+
 def has_tag(db: Session, model: ItemModel, tag: str, param: str = "tag") -> ColumnElement[bool]:
     """The item's JSON tag list holds `tag` (a JSONB containment test on PostgreSQL)."""
     if db.get_bind().dialect.name == "postgresql":

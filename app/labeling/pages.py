@@ -18,9 +18,9 @@ from app.auth.policy import ProjectAnnotate
 from app.errors import AppError, Conflict, Forbidden, Invalid
 from app.items import repository as items
 from app.items.kinds import Item
-from app.labeling import forms, queue, service
+from app.labeling import forms, queue, service, undo
 from app.labeling.schemas import KINDS, KindSlug, SubmitIn
-from app.models import ItemKind, LabelState
+from app.models import ItemKind, ItemStatus, LabelState
 from app.models.base import utcnow
 from app.web.deps import SessionDep, WritesOnRead
 from app.web.pages import redirect_after_post, settings_of, validate_form
@@ -60,13 +60,15 @@ def start(
         ],
         "empty": empty if empty in KINDS else None,
         "just_done": request.query_params.get("done") or None,
+        "undo_url": _undo_url(request, db, access, KINDS[empty]) if empty in KINDS else None,
     }
     return render(request, "labeling/start.html", context)
 
 
 def _to_next(
-    request: Request, db: Session, access: Access, kind: ItemKind, *, done: str = ""
-) -> Response:
+    request: Request, db: Session, access: Access, kind: ItemKind, *, done: str = "",
+    prev: int | None = None,
+) -> Response:  # fmt: skip
     project = access.required_project
     found = queue.next_item(
         db,
@@ -76,13 +78,16 @@ def _to_next(
         utcnow(),
         lease_s=settings_of(request).label_lease_s,
     )
+    query = f"done={done}" if done else ""
+    if done and prev is not None:
+        query += f"&prev={prev}"
     if found is None:
-        suffix = f"&done={done}" if done else ""
+        suffix = f"&{query}" if query else ""
         return redirect_after_post(
             request, f"{_start_url(project.slug)}?empty={SLUGS[kind]}{suffix}"
         )
     url = _item_url(project.slug, kind, found.item.id)
-    return redirect_after_post(request, f"{url}?done={done}" if done else url)
+    return redirect_after_post(request, f"{url}?{query}" if query else url)
 
 
 @router.post("/projects/{slug}/label/{kind}/next")
@@ -111,6 +116,13 @@ def _view(
     label = queue.label_of(db, kind, item.id, user)
     order = service.pair_order(user.id, item.id) if kind is ItemKind.pair else None
     returned = label is not None and label.state is LabelState.returned
+    finished = label is not None and label.state in (LabelState.submitted, LabelState.discarded)
+    in_queue = item.status in queue.QUEUE_STATUSES or returned
+    progress = None
+    if in_queue and not finished:
+        counts = queue.counts(db, project, user, kind, utcnow())
+        progress = (counts.submitted_today + 1, counts.submitted_today + max(counts.waiting, 1))
+    just_done = request.query_params.get("done") or None
     context: dict[str, Any] = {
         "project_tab": "label",
         "kind": kind.value,
@@ -125,16 +137,52 @@ def _view(
         "new_turn_roles": forms.NEW_TURN_ROLES
         if service.may_edit_prompts(project, access.project_role)
         else ("assistant",),
-        "returned_comment": queue.returned_comment(db, kind, item.id) if returned else None,
-        "finished": label is not None
-        and label.state in (LabelState.submitted, LabelState.discarded),
-        "in_queue": item.status in queue.QUEUE_STATUSES or returned,
+        "returned_comment": queue.returned_comment(db, kind, item.id)
+        if returned or (in_queue and not finished and item.status is ItemStatus.needs_revision)
+        else None,
+        "finished": finished,
+        "in_queue": in_queue,
         "error": error,
-        "just_done": request.query_params.get("done") or None,
+        "just_done": just_done,
+        # open on a session's first item (reached from the start page), one key away after
+        "guidelines_open": just_done is None,
+        "progress": progress,
+        "undo_url": _undo_url(request, db, access, kind),
         "action_url": _item_url(project.slug, kind, item.id),
         "draft_url": f"/api/projects/{project.slug}/labels/{SLUGS[kind]}/{item.id}/draft",
     }
     return render(request, "labeling/item.html", context, status_code=status_code)
+
+
+def _undo_url(request: Request, db: Session, access: Access, kind: ItemKind) -> str | None:
+    """The undo button's target when the page follows a submit or discard that can still be
+    undone (`prev` names the item)."""
+    prev = request.query_params.get("prev") or ""
+    if not prev.isdigit():
+        return None
+    label = queue.label_of(db, kind, int(prev), access.required_user)
+    if not undo.can_undo(label, utcnow(), settings_of(request).label_lease_s):
+        return None
+    return f"{_item_url(access.required_project.slug, kind, int(prev))}/undo"
+
+
+@router.post("/projects/{slug}/label/{kind}/{item_id}/undo")
+def undo_last(
+    request: Request,
+    slug: str,
+    kind: KindSlug,
+    item_id: int,
+    db: SessionDep,
+    access: ProjectAnnotate,
+) -> Response:
+    """Take back the last submit or discard while its lease would still hold: the item opens
+    again with the label as it was sent."""
+    item_kind = KINDS[kind]
+    undo.undo(db, access.required_project, access.required_user, item_kind, item_id, utcnow(),
+              lease_s=settings_of(request).label_lease_s)  # fmt: skip
+    return redirect_after_post(
+        request, f"{_item_url(access.required_project.slug, item_kind, item_id)}?undone=1"
+    )
 
 
 @router.get("/projects/{slug}/label/{kind}/{item_id}")
@@ -204,6 +252,12 @@ def act(
     if action not in ("submit", "skip", "discard"):
         raise Invalid("action must be submit, skip, discard or take_theirs")
     state = forms.from_form(form, item)
+    mine = queue.label_of(db, item_kind, item.id, user)
+    finished = {"submit": LabelState.submitted, "discard": LabelState.discarded}
+    if mine is not None and mine.state is finished.get(str(action)):
+        # The same post again (a second Ctrl+Enter, a resent form): it is done already, so go
+        # on as the first one did instead of answering "you already submitted this".
+        return _to_next(request, db, access, item_kind, done=mine.state.value)
     try:
         return _apply(request, db, access, item_kind, item, state, str(action))
     except Conflict as exc:
@@ -232,7 +286,7 @@ def _apply(
         return _to_next(request, db, access, kind, done="skipped")
     if action == "discard":
         service.discard(db, project, user, kind, item.id, state.note, now, lease_s=lease_s)
-        return _to_next(request, db, access, kind, done="discarded")
+        return _to_next(request, db, access, kind, done="discarded", prev=item.id)
     order = service.pair_order(user.id, item.id) if kind is ItemKind.pair else None
     data, errors = validate_form(
         SubmitIn,
@@ -249,4 +303,4 @@ def _apply(
         raise Invalid("; ".join(f"{k}: {v}" for k, v in errors.items()))
     service.submit(db, project, user, access.project_role, kind, item.id, data, now,
                    lease_s=lease_s)  # fmt: skip
-    return _to_next(request, db, access, kind, done="submitted")
+    return _to_next(request, db, access, kind, done="submitted", prev=item.id)

@@ -135,7 +135,7 @@ def next_item(
         if item.status in QUEUE_STATUSES and slot.slot < project.min_submissions:
             slot.lease_expires_at = now + timedelta(seconds=lease_s)
             label = _open_label(db, project, kind, item, user, now)
-            return Assignment(kind, item, label, slot.lease_expires_at, None)
+            return Assignment(kind, item, label, slot.lease_expires_at, _sent_back(db, kind, item))
         release(slot, now)  # the item left the queue (reviewed, rejected) while leased
     synced = sync_slots(db, project, kind, now) > 0
     slot = slots.claim(db, project, kind, user, now, lease_s)
@@ -146,7 +146,15 @@ def next_item(
         return None
     item = items.get(db, project, kind, slot.item_id)
     label = _open_label(db, project, kind, item, user, now)
-    return Assignment(kind, item, label, slot.lease_expires_at, None)
+    return Assignment(kind, item, label, slot.lease_expires_at, _sent_back(db, kind, item))
+
+
+def _sent_back(db: Session, kind: ItemKind, item: Item) -> str | None:
+    """An item a reviewer sent back that nobody had labeled is in the general queue: whoever
+    picks it up gets the reviewer's comment."""
+    if item.status is not ItemStatus.needs_revision:
+        return None
+    return returned_comment(db, kind, item.id)
 
 
 # --- working on one item --------------------------------------------------------------------

@@ -38,6 +38,15 @@ class LabelOut(BaseModel):
     seconds: float | None
     updated_at: datetime
 
+    @field_validator("draft")
+    @classmethod
+    def _no_undo_record(cls, draft: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A finished label keeps what undoing it restores in its draft: not the caller's."""
+        if draft is None:
+            return None
+        kept = {k: v for k, v in draft.items() if k != "undo"}
+        return kept or None
+
 
 class NextOut(BaseModel):
     item: ExampleOut | PairOut

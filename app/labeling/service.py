@@ -22,7 +22,7 @@ from app.examples.schemas import ExampleUpdate
 from app.items import changes
 from app.items import repository as items
 from app.items.kinds import Item, snapshot
-from app.labeling import queue
+from app.labeling import queue, undo
 from app.labeling.schemas import DraftIn, Side, SubmitIn
 from app.models import (
     Example,
@@ -173,14 +173,16 @@ def submit(
     hold = queue.acquire(db, project, kind, item_id, user, now, lease_s=lease_s)
     label, item = hold.label, hold.item
     _finished_already(label, kind)
-    if isinstance(item, Example) and data.messages is not None:
-        _edit_messages(db, project, user, role, item, data.version, data.messages)
+    if isinstance(item, Example):
+        if data.messages is not None:
+            _edit_messages(db, project, user, role, item, data.version, data.messages)
+        examples.require_response(item, "submit")
+    undo.remember(label, item, hold.slot)
     label.state = LabelState.submitted
     label.rating = data.rating
     label.tags = tags
     label.note = data.note
     label.preference = data.preference if kind is ItemKind.pair else None
-    label.draft = None
     label.item_version = item.version
     label.submitted_at = now
     label.seconds = _seconds(label, now)
@@ -206,9 +208,9 @@ def discard(
     hold = queue.acquire(db, project, kind, item_id, user, now, lease_s=lease_s)
     label, item = hold.label, hold.item
     _finished_already(label, kind)
+    undo.remember(label, item, hold.slot)
     label.state = LabelState.discarded
     label.note = note
-    label.draft = None
     label.submitted_at = now
     label.seconds = _seconds(label, now)
     if hold.slot is not None:

@@ -80,6 +80,8 @@ def _set_content(
             f"pair {clash} already holds exactly this prompt and these responses",
             details={"pair_id": clash},
         )
+    if parsed.content_hash != pair.content_hash:
+        changes.reset_approval(pair)
     pair.prompt, pair.chosen, pair.rejected = parsed.prompt, parsed.chosen, parsed.rejected
     pair.content_hash = parsed.content_hash
 

@@ -16,7 +16,7 @@ from app.projects import members, service
 from app.projects.schemas import CHAT_TEMPLATES, MemberSet, ProjectCreate, ProjectUpdate
 from app.web.deps import SessionDep
 from app.web.pages import redirect_after_post, validate_form
-from app.web.templating import render
+from app.web.templating import is_htmx, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 RECENT_JOBS = 10
@@ -135,8 +135,17 @@ def set_member(
         except (Forbidden, Invalid) as exc:
             errors = {"role": exc.message}
         else:
-            return redirect_after_post(request, f"/projects/{slug}#members")
+            return _members_changed(request, db, access, slug)
     return _overview(request, db, access, 422, member_errors=errors, member_form=form)
+
+
+def _members_changed(request: Request, db: SessionDep, access: Access, slug: str) -> Response:
+    """htmx swaps in the refreshed members card (an HX-Redirect to the same page plus
+    #members only moved the hash: the list kept showing the old members); a plain form
+    gets the usual 303."""
+    if is_htmx(request):
+        return _overview(request, db, access)
+    return redirect_after_post(request, f"/projects/{slug}#members")
 
 
 @router.post("/projects/{slug}/members/{user_id}/remove")
@@ -148,7 +157,7 @@ def remove_member(
         members.remove_member(db, access.required_project, actor, user_id)
     except (Forbidden, NotFound) as exc:
         return _overview(request, db, access, exc.status_code, member_errors={"email": exc.message})
-    return redirect_after_post(request, f"/projects/{slug}#members")
+    return _members_changed(request, db, access, slug)
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import Conflict, Invalid, NotFound
+from app.examples.service import response_missing
 from app.items.kinds import Item, model_for
 from app.jobs import service as jobs
-from app.models import ItemKind, Project, ReviewDecision, Source, User
+from app.models import Example, ItemKind, Project, ReviewDecision, Source, User
 from app.review import repository
 from app.review.schemas import BulkAction, QueueFilter
 from app.review.service import apply_decision, kinds_in, queue_conditions, synthetic_blocker
@@ -116,6 +117,9 @@ def decide_batch(
                 reason = synthetic_blocker(db, kind, item)
                 if reason is not None:
                     blocked[item.id] = reason
+        for item in items:
+            if isinstance(item, Example) and response_missing(item.messages):
+                blocked[item.id] = "it needs a response (no final assistant turn)"
     for item in items:
         if item.id in blocked:
             result.skipped_total += 1
@@ -145,7 +149,11 @@ def run_job(
             for kind in kinds_in(f)
         ]  # fmt: skip
 
-    todo = transaction(matching, factory, write=False)
+    if params.get("ids") is not None:
+        # rows picked in a list: exactly these (each batch still checks the queue's rules)
+        todo = [(kind, [int(i) for i in params["ids"]]) for kind in kinds_in(f)]
+    else:
+        todo = transaction(matching, factory, write=False)
     total = sum(len(ids) for _, ids in todo) or 1
     result = BulkResult(action, total, 0, False)
     done = 0

@@ -84,6 +84,7 @@ def _view(
     labels = service.labels(db, kind, item_id)
     kept = _kept(request)
     done = request.query_params.get("done", "")
+    decided = _decided(request.query_params.get("decided", ""))
     context: dict[str, Any] = {
         "kind": kind.value,
         "item": item,
@@ -96,6 +97,10 @@ def _view(
         "blocker": service.approval_blocker(db, kind, item, user),
         "decidable": item.status in service.DECIDABLE,
         "notice": NOTICES.get(done),
+        # after a decision the view moved on: which item the notice is about, linked
+        "decided": (decided[0].value, decided[1], item_url(project.slug, *decided, kept))
+        if decided and decided != (kind, item_id)
+        else None,
         "error": error,
         "form": form or {"comment": ""},
         "conflict": conflict,
@@ -118,10 +123,24 @@ def review_item(
     return _view(request, db, access, parse_kind(kind), item_id)
 
 
+def _decided(value: str) -> tuple[ItemKind, int] | None:
+    kind_name, _, ident = value.partition("-")
+    if kind_name in ("example", "pair") and ident.isdigit():
+        return ItemKind(kind_name), int(ident)
+    return None
+
+
 def _after(request: Request, slug: str, kind: ItemKind, item_id: int, done: str) -> Response:
     kept = _kept(request)
     url = item_url(slug, kind, item_id, {**kept, "done": done})
     return redirect_after_post(request, url)
+
+
+def _advance(request: Request, slug: str, kind: ItemKind, item_id: int, done: str) -> Response:
+    """After a decision: on to the next item the reviewer can act on (the default)."""
+    here = f"{kind.value}-{item_id}"
+    query = query_string(_kept(request), **{"from": here, "done": done, "decided": here})
+    return redirect_after_post(request, f"/projects/{slug}/review/next?{query}")
 
 
 @router.post("/projects/{slug}/review/{kind}/{item_id}/decide")
@@ -135,7 +154,9 @@ def decide(
     decision: Annotated[str, Form()],
     version: Annotated[int, Form()],
     comment: Annotated[str, Form(max_length=COMMENT_MAX)] = "",
+    stay: Annotated[str, Form()] = "",
 ) -> Response:
+    """Record the decision, then go on to the next item (or stay, with `stay`)."""
     item_kind = parse_kind(kind)
     text = comment.replace("\r\n", "\n")
     try:
@@ -169,7 +190,9 @@ def decide(
     done = chosen.value
     if chosen is ReviewDecision.approve and result.item.status is not ItemStatus.approved:
         done = "approve_more"
-    return _after(request, slug, item_kind, item_id, done)
+    if stay:
+        return _after(request, slug, item_kind, item_id, done)
+    return _advance(request, slug, item_kind, item_id, done)
 
 
 @router.post("/projects/{slug}/review/pair/{pair_id}/swap")

@@ -102,11 +102,18 @@ def review_next(request: Request, slug: str, db: SessionDep, access: ProjectRevi
     if kind_name and ident.isdigit():
         current = (parse_kind(kind_name), int(ident))
     found = service.next_item(db, access.required_project, access.required_user, f, current)
+    # a decision that moved the reviewer on: its notice travels to where they land
+    params = request.query_params
+    decided = (
+        {"done": params.get("done", ""), "decided": params["decided"]}
+        if params.get("decided")
+        else {}
+    )
     if found is None:
         target = f"{_base(slug)}?{query_string(kept, done='empty')}"
     else:
         kind, item_id = found
-        target = item_pages.item_url(slug, kind, item_id, kept)
+        target = item_pages.item_url(slug, kind, item_id, {**kept, **decided})
     return RedirectResponse(target, status_code=303)
 
 

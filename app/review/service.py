@@ -23,6 +23,7 @@ from app.items import changes
 from app.items import repository as items
 from app.items.kinds import Item, parse_kind, snapshot
 from app.models import (
+    Example,
     ItemKind,
     ItemStatus,
     Label,
@@ -129,6 +130,8 @@ def apply_decision(
     if decision is ReviewDecision.needs_revision and not comment:
         raise Invalid("say what needs to change: sending an item back needs a comment")
     if decision is ReviewDecision.approve:
+        if isinstance(item, Example):
+            examples.require_response(item, "approve")
         blocker = approval_blocker(db, kind, item, reviewer)
         if blocker is not None:
             raise Forbidden(blocker)

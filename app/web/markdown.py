@@ -43,6 +43,11 @@ def highlight_code(code: str, lang: str, _attrs: str = "") -> str:
 _md = MarkdownIt(
     "commonmark", {"html": False, "linkify": False, "highlight": highlight_code}
 ).enable("table")
+# Conversation turns keep their single line breaks: a prompt's "database\nUnemployment" is two
+# lines as written, not one run-on sentence (guidelines stay plain CommonMark).
+_md_turns = MarkdownIt(
+    "commonmark", {"html": False, "linkify": False, "highlight": highlight_code, "breaks": True}
+).enable("table")
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "del",
@@ -51,8 +56,8 @@ _ALLOWED_TAGS = {
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "span": {"class"}}
 
 
-def render_markdown(text: str | None) -> Markup:
-    html = _md.render(text or "")
+def render_markdown(text: str | None, *, breaks: bool = False) -> Markup:
+    html = (_md_turns if breaks else _md).render(text or "")
     clean = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
@@ -61,6 +66,11 @@ def render_markdown(text: str | None) -> Markup:
         link_rel="noopener noreferrer nofollow",
     )
     return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
+
+
+def render_turn(text: str | None) -> Markup:
+    """A conversation turn: Markdown with every line break kept."""
+    return render_markdown(text, breaks=True)
 
 
 def highlight_css() -> str:

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from app import __version__
 from app.items import listing
 from app.web.cookies import CSRF_FIELD, CSRF_HEADER
-from app.web.markdown import render_markdown
+from app.web.markdown import render_markdown, render_turn
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -21,6 +21,7 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True
 templates.env.filters["markdown"] = render_markdown
+templates.env.filters["turn_markdown"] = render_turn
 templates.env.filters["pretty_json"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
 templates.env.globals["trellis_version"] = __version__
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD

@@ -85,6 +85,7 @@ AUDITED: dict[str, set[str]] = {
         "base_model",
         "container",
         "sequence_len",
+        "bos_in_text",
     },  # status/source here filter what is read; nothing is written to items
     # Training runs (engineers and admins): read an export snapshot, write nothing to items.
     "TrainingCreate": {

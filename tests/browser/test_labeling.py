@@ -113,7 +113,7 @@ def test_label_three_items_with_the_keyboard_only(live_server: Server, browser: 
     page = _login(browser, live_server, "ann@example.com")
     _start_labeling(page, live_server)
     url = f"{live_server.url}/projects/{SLUG}/label/examples"
-    expect(page.locator("details.guidelines-box summary")).to_have_text("Guidelines")
+    expect(page.locator("details.guidelines-box summary")).to_contain_text("Guidelines")
 
     # the shortcut list opens and closes with "?"
     page.keyboard.press("?")
@@ -133,10 +133,11 @@ def test_label_three_items_with_the_keyboard_only(live_server: Server, browser: 
         expect(page.locator('input[name="rating"][value="3"]')).not_to_be_checked()
         page.keyboard.press("Control+Enter")
         if n < 2:
-            page.wait_for_url(f"{url}/{ids[n + 1]}?done=submitted")
+            page.wait_for_url(f"{url}/{ids[n + 1]}?done=submitted&prev={item_id}")
         else:
             page.wait_for_url(
                 f"{live_server.url}/projects/{SLUG}/label?empty=examples&done=submitted"
+                f"&prev={item_id}"
             )
     expect(page.locator("#queue-empty")).to_contain_text("Nothing left")
 
@@ -251,3 +252,47 @@ def test_a_draft_autosaves_and_comes_back_after_a_reload(
     page.keyboard.press("Control+Enter")
     page.wait_for_url("**/label?empty=examples*")
     assert _messages(live_server, item_id)[-1]["content"] == "Blue. Or green."
+
+
+def test_answer_key_undo_discard_and_guidelines(live_server: Server, browser: Browser) -> None:
+    """Issue 18: an item that needs a response gets its answer from R (typed straight in), a
+    submit without one is refused, the guidelines open on the first item and G toggles them,
+    U undoes the last submit, D discards; progress reads "n of N"; line breaks are kept."""
+    bare = [{"role": "user", "content": "Two lines:\nfirst\nsecond"}]
+    first, second = _seed(live_server, [bare, _chat("Question?", "Answer.")])
+    with session_scope(live_server.factory) as db:
+        example = db.get(Example, first)
+        assert example is not None
+        example.needs_response = True
+    page = _login(browser, live_server, "ann@example.com")
+    _start_labeling(page, live_server)
+    url = f"{live_server.url}/projects/{SLUG}/label/examples"
+    guidelines = page.locator("details#guidelines")
+    expect(guidelines).to_have_attribute("open", "")
+    page.keyboard.press("g")
+    expect(guidelines).not_to_have_attribute("open", "")
+    expect(page.locator("#label-progress")).to_have_text("1 of 2")
+    expect(page.locator(".turn-user .turn-body br")).to_have_count(2)
+
+    page.keyboard.press("3")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#label-error")).to_contain_text("needs a response")
+    page.keyboard.press("r")
+    answer = page.locator("textarea.turn-text[data-role='assistant']")
+    expect(answer).to_be_focused()
+    page.keyboard.type("Two: first and second.")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{url}/{second}?done=submitted&prev={first}")
+    expect(guidelines).not_to_have_attribute("open", "")  # one key away after the first
+    expect(page.locator("#label-progress")).to_have_text("2 of 2")
+    assert _messages(live_server, first)[-1] == {
+        "role": "assistant",
+        "content": "Two: first and second.",
+    }
+
+    page.keyboard.press("u")
+    page.wait_for_url(f"{url}/{first}?undone=1")
+    assert {i: s for i, s, _ in _labels(live_server)}[first] is LabelState.draft
+    page.keyboard.press("d")
+    page.wait_for_url(f"{url}/{second}?done=discarded&prev={first}")
+    assert {i: s for i, s, _ in _labels(live_server)}[first] is LabelState.discarded

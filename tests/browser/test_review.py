@@ -112,13 +112,12 @@ def test_reviewer_approves_with_a_and_swaps_with_x(server: tuple[Server, list[in
         page.keyboard.press("Escape")
         expect(page.locator("#review-shortcuts")).to_be_hidden()
 
-        page.keyboard.press("a")
-        page.wait_for_url(f"{base}/projects/prefs/review/pair/{first}?done=approve")
-        expect(page.locator("#notice")).to_have_text("Approved.")
-        expect(page.locator("h1 .badge")).to_have_text("approved")
-
-        page.keyboard.press("n")  # the next item in the queue is the other pair
-        page.wait_for_url(f"{base}/projects/prefs/review/pair/{second}")
+        page.keyboard.press("a")  # approve, then on to the other pair (the default)
+        page.wait_for_url(
+            f"{base}/projects/prefs/review/pair/{second}?done=approve&decided=pair-{first}"
+        )
+        expect(page.locator("#notice")).to_contain_text("Approved.")
+        expect(page.locator("#notice a")).to_have_text(f"Pair {first}")
         expect(page.locator(".pair-chosen")).to_contain_text("Kyoto")
         page.keyboard.press("x")
         page.wait_for_url(f"{base}/projects/prefs/review/pair/{second}?done=swap")
@@ -145,3 +144,33 @@ def test_reviewer_approves_with_a_and_swaps_with_x(server: tuple[Server, list[in
         assert [r.action for r in revisions] == ["swap"]
         assert revisions[0].before is not None
         assert revisions[0].before["chosen"][0]["content"] == "Kyoto"
+
+
+def test_reviewer_picks_rows_in_the_pairs_list_and_tags_them(
+    server: tuple[Server, list[int]],
+) -> None:
+    live, ids = server
+    base = live.url
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        page.goto(f"{base}/login")
+        page.fill("#f-email", EMAIL)
+        page.fill("#f-password", PASSWORD)
+        page.click("button[type=submit]:has-text('Log in')")
+        page.wait_for_url(f"{base}/projects")
+        page.goto(f"{base}/projects/prefs/pairs")
+        expect(page.locator("[data-picked-count]")).to_have_text("0")
+        page.check("input[data-pick-all]")
+        expect(page.locator("[data-picked-count]")).to_have_text("2")
+        page.select_option("select[name=action]", "tag")
+        page.fill("input[name=new_tag]", "geography")
+        page.click("#bulk-form button[type=submit]")
+        expect(page.locator("#list-confirm [data-count]")).to_have_text("2")
+        page.click("#list-confirm button[type=submit]")
+        expect(page.locator("#list-done [data-applied]")).to_contain_text("2 of 2")
+        browser.close()
+    with session_scope(live.factory) as db:
+        tags = [db.get(PreferencePair, i).tags for i in ids]  # type: ignore[union-attr]
+    assert tags == [["geography"], ["geography"]]

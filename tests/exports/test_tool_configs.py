@@ -37,6 +37,8 @@ def test_axolotl_sft_config() -> None:
         "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
         "sequence_len": 2048,
         "sample_packing": True,
+        # packing needs an attention that keeps packed samples apart (issue 18)
+        "flash_attention": True,
         "micro_batch_size": 2,
         "gradient_accumulation_steps": 4,
         "learning_rate": 2e-4,
@@ -56,10 +58,19 @@ def test_axolotl_sft_config() -> None:
     assert ds["message_field_training"] == "training"
 
 
+def test_axolotl_packing_comment_says_what_to_change_without_flash_attention() -> None:
+    text = axolotl_yaml(base_model="m", dataset_file="train.jsonl", sequence_len=2048,
+                        pairs=False, chat_template="chatml")  # fmt: skip
+    lines = text.splitlines()
+    at = lines.index("flash_attention: true")
+    assert "sample_packing: false" in " ".join(lines[at - 3 : at])
+
+
 def test_axolotl_dpo_config() -> None:
     cfg = config(pairs=True)
     assert cfg["rl"] == "dpo"
     assert cfg["sample_packing"] is False
+    assert "flash_attention" not in cfg  # no packing: the model's default attention is fine
     assert isinstance(cfg["learning_rate"], float)
     (ds,) = cfg["datasets"]
     assert ds["type"] == "chat_template.default"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.web.markdown import highlight_css, render_markdown
+from app.web.markdown import highlight_css, render_markdown, render_turn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,3 +30,13 @@ def test_spans_and_classes_in_the_text_itself_stay_text() -> None:
 
 def test_the_committed_stylesheet_matches_the_generator() -> None:
     assert (ROOT / "static" / "highlight.css").read_text() == highlight_css()
+
+
+def test_turns_keep_single_line_breaks_guidelines_stay_commonmark() -> None:
+    text = "List the columns:\ndatabase\nUnemployment rate"
+    assert (
+        str(render_turn(text)) == "<p>List the columns:<br>\ndatabase<br>\nUnemployment rate</p>\n"
+    )
+    assert "<br>" not in str(render_markdown(text))
+    # code blocks are untouched by the soft-break rule
+    assert "<br>" not in str(render_turn("```\na\nb\n```"))

@@ -123,7 +123,9 @@ def test_submit_form_saves_the_label_and_goes_to_the_next_item(
     }  # fmt: skip
     response = client.post(url, data=fields, follow_redirects=False)
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == f"{START}/examples/{second.id}?done=submitted"
+    assert response.headers["location"] == (
+        f"{START}/examples/{second.id}?done=submitted&prev={first.id}"
+    )
     db.expire_all()
     label = db.scalar(select(Label).where(Label.item_id == first.id))
     assert label is not None and label.state is LabelState.submitted
@@ -334,3 +336,49 @@ def test_import_form_offers_pending_and_pending_rows_enter_the_queue(
     assert statuses == [ItemStatus.draft] * 3
     got = client.post("/api/projects/demo/queue/examples/next", headers=bearer(client, db, member))
     assert got.status_code == 200 and got.json()["item"]["messages"][0]["content"] == "Q0?"
+
+
+def test_sent_back_pair_is_resubmitted_through_the_page_after_an_edit(
+    client: TestClient, db: Session, project: Project, member: User, engineer: User
+) -> None:
+    from app.models import ItemKind
+    from app.pairs import service as pairs
+    from app.pairs.schemas import PairUpdate
+    from app.review import service as review
+
+    (pair,) = make_pairs(db, project, 1)
+    token = login(client, member.email)
+    url = _open_next(client, token, "pairs")
+    fields = {"csrf_token": token, "action": "submit", "version": str(pair.version),
+              "choice": "a", "rating": "4"}  # fmt: skip
+    assert client.post(url, data=fields, follow_redirects=False).status_code == 303
+    db.expire_all()
+    pair = db.get(PreferencePair, pair.id)  # type: ignore[assignment]
+    edited = pairs.update(db, project, pair.id, engineer, PairUpdate(
+        version=pair.version, chosen=[{"role": "assistant", "content": "Sharper."}]))  # fmt: skip
+    review.decide(db, project, engineer, ItemKind.pair, pair.id, ReviewDecision.needs_revision,
+                  "Compare again.", edited.version)  # fmt: skip
+    db.commit()
+    again = _open_next(client, token, "pairs")
+    assert again == url
+    page = client.get(again).text
+    assert "Compare again." in page and "already submitted" not in page
+    fields = {**fields, "version": str(edited.version), "choice": "b"}
+    done = client.post(url, data=fields, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    db.expire_all()
+    assert db.get(PreferencePair, pair.id).status is ItemStatus.submitted  # type: ignore[union-attr]
+
+
+def test_the_same_submit_posted_twice_goes_on_instead_of_failing(
+    client: TestClient, db: Session, project: Project, member: User
+) -> None:
+    _first, second = make_examples(db, project, 2)
+    token = login(client, member.email)
+    url = _open_next(client, token)
+    fields = {"csrf_token": token, "action": "submit", "version": "1", "rating": "3"}
+    one = client.post(url, data=fields, follow_redirects=False)
+    two = client.post(url, data=fields, follow_redirects=False)
+    assert one.status_code == two.status_code == 303
+    assert two.headers["location"].startswith(f"{START}/examples/{second.id}?done=submitted")
+    assert "already submitted" not in client.get(two.headers["location"]).text

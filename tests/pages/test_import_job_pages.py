@@ -99,6 +99,9 @@ def test_strict_import_with_a_broken_line_names_it(
     page = client.get(job_url)
     assert page.status_code == 200
     assert "failed" in page.text
+    # the bar shows the failure, not an empty 0 %
+    assert re.search(r'<progress max="100" value="100"[^>]*: failed">', page.text)
+    assert '<span class="progress-value">0%</span>' not in page.text
     assert "line 3" in page.text
     assert "Row errors" in page.text
     assert "hx-trigger" not in page.text

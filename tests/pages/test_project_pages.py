@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -106,6 +108,16 @@ def test_manager_adds_a_member(
     )
     assert ok.status_code == 303
     assert (annotator, Role.reviewer) in projects.members(db, project)
+    # with htmx the refreshed members card comes back (a redirect to the same page and
+    # #members did not reload it)
+    swapped = client.post(
+        "/projects/demo/members",
+        data={"email": annotator.email, "role": "annotator", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert swapped.status_code == 200 and "HX-Redirect" not in swapped.headers
+    assert swapped.text.lstrip().startswith('<section class="card" id="members">')
+    assert re.search(rf"{re.escape(annotator.email)}.*?annotator</span>", swapped.text, re.S)
 
 
 def test_members_without_manage_role_cannot_add_members(

@@ -117,7 +117,7 @@ def test_approve_from_the_page_and_the_own_work_rule(
     form = {"csrf_token": token, "decision": "approve", "version": "1"}
     response = client.post(
         f"/projects/demo/review/example/{first.id}/decide?kind=example",
-        data=form,
+        data={**form, "stay": "1"},
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -435,3 +435,21 @@ def test_every_review_page_shows_item_text_as_text(
     assert html.escape(XSS_PAYLOADS[0], quote=False) in review_view
     assert "&lt;img src=x onerror=alert(1)&gt;" in review_view
     assert "hx-disable" in review_view
+
+
+def test_a_decision_moves_on_to_the_next_item_by_default(
+    client: TestClient, db: Session, project: Project, reviewer: User, seed: Importer
+) -> None:
+    seed(project, [chat("first to review"), chat("second to review")])
+    first, second = examples_of(db, project)
+    token = login(client, reviewer.email)
+    form = {"csrf_token": token, "decision": "reject", "version": "1"}
+    response = client.post(
+        f"/projects/demo/review/example/{first.id}/decide?kind=example", data=form
+    )
+    assert response.status_code == 200
+    assert str(response.url).startswith(
+        f"http://testserver/projects/demo/review/example/{second.id}?"
+    )
+    link = f'<a href="/projects/demo/review/example/{first.id}?kind=example">'
+    assert f"{link}Example {first.id}</a>: Rejected." in response.text
