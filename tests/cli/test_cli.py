@@ -135,8 +135,15 @@ def test_cli_export(trellis, tmp_path: Path) -> None:  # type: ignore[no-untyped
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (out / "sft_train.jsonl").read_text().splitlines()]
     assert len(rows) == 4998
-    assert rows[0]["text"].startswith("<|begin_of_text|>")
+    # The trainer adds the BOS itself (TRL's SFTTrainer does): not written into the text twice.
+    assert rows[0]["text"].startswith("<|start_header_id|>user")
     assert json.loads((out / "manifest.json").read_text())["format"] == "text"
+    kept = tmp_path / "kept"
+    done = trellis("export", "chat", "--format", "text", "--template", "llama3", "--bos-in-text",
+                   "--out", str(kept))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first = json.loads((kept / "sft_train.jsonl").read_text().splitlines()[0])
+    assert first["text"] == "<|begin_of_text|>" + rows[0]["text"]
     bad = trellis("export", "chat", "--format", "nope", "--out", str(out))
     assert bad.returncode == 1 and "unknown format" in bad.stderr
 
