@@ -136,8 +136,9 @@ def test_cancel_from_progress_stops_the_requests(server: tuple[str, Faults, Mode
         assert client.cancel.is_set()
     finally:
         faults.latency_s = 0
-    # the two in flight, and the one sent as the first answer came back
-    assert len(calls) == 1 and len(faults.bodies) - before <= 3
+    # the two in flight, and at most two more: map refills the free slots before it hands the
+    # caller the answers that freed them (both can come back in the same wait)
+    assert len(calls) == 1 and len(faults.bodies) - before <= 4
 
 
 def test_an_unreachable_endpoint_fails_clearly() -> None:
