@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,38 @@ class Server:
         finally:
             engine.dispose()
         return [(r.id, r.kind, str(getattr(r.state, "value", r.state)), r.error) for r in rows]
+
+    def diagnosis(self) -> str:
+        """What a failed drain needs to tell a hang from slowness: each unfinished job's
+        progress, message and times, every server process' CPU seconds and state, and the
+        server log's tail."""
+        import psutil
+
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                jobs = conn.execute(
+                    select(Job.id, Job.kind, Job.state, Job.progress, Job.message,
+                           Job.started_at, Job.heartbeat_at, Job.attempts)
+                    .where(Job.state.not_in(["succeeded"]))
+                ).all()  # fmt: skip
+        finally:
+            engine.dispose()
+        lines = [f"now {datetime.now(UTC).isoformat()}"]
+        lines += [f"job {tuple(j)}" for j in jobs]
+        if self.proc is not None and self.proc.poll() is None:
+            root = psutil.Process(self.proc.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                try:
+                    cpu = proc.cpu_times()
+                    lines.append(
+                        f"pid {proc.pid} {proc.status()} cpu {cpu.user + cpu.system:.1f} s "
+                        f"threads {proc.num_threads()}: {' '.join(proc.cmdline())[:160]}"
+                    )
+                except psutil.Error:
+                    continue
+        lines.append(f"load average {os.getloadavg()}")
+        return "\n".join(lines) + "\n--- server log tail ---\n" + self.log()[-6000:]
 
 
 @dataclass
