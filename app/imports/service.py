@@ -30,6 +30,7 @@ from app.formats import (
     parse_file,
 )
 from app.formats.limits import ImportLimits
+from app.imports.direct import DirectLoader
 from app.imports.schemas import ImportOptions, ImportSummary, RowProblem
 from app.imports.staging import MergeCounts, Stage, StageRow
 from app.models import Source
@@ -87,20 +88,32 @@ class _Loader:
         self.merge_args = merge_args
         self.batch_rows = batch_rows
         self.batch: list[StageRow] = []
-        self.stage = Stage(db)
+        # PostgreSQL: COPY straight into the tables, batch by batch (imports.direct). SQLite:
+        # the staging table and one merge at the end (its contract: no read before the merge).
+        postgres = db.get_bind().dialect.name == "postgresql"
+        self.direct = DirectLoader(db, **merge_args) if postgres else None
+        self.stage = None if postgres else Stage(db)
 
     def add(self, row: StageRow) -> bool:
         """Queue one row; True when a batch went to the database."""
         self.batch.append(row)
         if len(self.batch) < self.batch_rows:
             return False
-        self.stage.add(self.batch)
-        self.batch = []
+        self._flush()
         return True
 
-    def finish(self) -> MergeCounts:
-        self.stage.add(self.batch)
+    def _flush(self) -> None:
+        if self.direct is not None:
+            self.direct.add(self.batch)
+        elif self.stage is not None:
+            self.stage.add(self.batch)
         self.batch = []
+
+    def finish(self) -> MergeCounts:
+        self._flush()
+        if self.direct is not None:
+            return self.direct.counts()
+        assert self.stage is not None
         counts = self.stage.merge(**self.merge_args)
         self.stage.drop()
         return counts
