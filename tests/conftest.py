@@ -167,11 +167,19 @@ def quick_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(contamination, "get_text_encoder", lambda: memo)
 
 
-# Test modules that touch no database, broker or web app: pure scoring, statistics, readers, the
-# training runner and its backends. They are the same test under SQLite and PostgreSQL, so CI's
+# Test modules that are the same under either database: pure scoring, statistics, readers, the
+# training runner and its backends, and the CLI runs that are embedded whatever the pass. CI's
 # PostgreSQL pass runs `-m "not pure"`. A module listed here that asks for a database fixture
 # fails at collection, so the list cannot hide a database test from that pass.
 PURE_MODULES = {
+    # These start the CLI or `trellis serve` with every TRELLIS_ variable removed: they run
+    # embedded (SQLite + embedded broker of their own) in both passes, so once is enough.
+    "tests/cli/test_cli.py",
+    "tests/cli/test_serve_embedded.py",
+    "tests/feedback/test_cli.py",
+    "tests/training/test_cli.py",
+    "tests/workers/test_job_threads.py",
+    # The rest touch no database or broker at all.
     "tests/eval_runs/test_items_report.py",
     "tests/evaluation/test_code_exec.py",
     "tests/evaluation/test_end_to_end.py",
