@@ -43,7 +43,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Provenance of pairs has nowhere to go in the older schema.
-    op.execute(sa.text(f"DELETE FROM {_TABLE} WHERE pair_id IS NOT NULL"))
+    op.execute(sa.text("DELETE FROM synthetic_provenance WHERE pair_id IS NOT NULL"))
     with op.batch_alter_table(_TABLE, schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_synthetic_provenance_one_item"), type_="check")
         batch_op.drop_index("ix_synthetic_provenance_pair_id")
