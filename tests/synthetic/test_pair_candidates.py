@@ -17,18 +17,24 @@ from sqlalchemy.orm import Session
 from app.contamination import service as contamination
 from app.errors import Forbidden, Invalid, NotFound
 from app.evalsets import service as evalsets
+from app.labeling import queue
+from app.labeling import service as labeling
+from app.labeling.schemas import SubmitIn
 from app.models import (
     Example,
     ItemKind,
     ItemStatus,
+    Preference,
     PreferencePair,
     Project,
     ReviewDecision,
     Revision,
+    Role,
     Source,
     SyntheticRun,
     User,
 )
+from app.models.base import utcnow
 from app.pairs import service as pairs
 from app.review import service as review
 from app.synthetic import service
@@ -207,6 +213,42 @@ def test_contaminated_candidates_are_dropped_and_approval_waits_for_the_check(
     decision = review.decide(db, project, reviewer, ItemKind.pair, pair.id,
                              ReviewDecision.approve, "", pair.version)  # fmt: skip
     assert decision.item.status is ItemStatus.approved
+
+
+def test_a_draft_candidate_is_picked_by_annotators_and_swapped_before_approval(
+    db: Session, project: Project, engineer: User, endpoint: tuple[str, Faults, Model],
+    run_jobs: RunJobs,
+) -> None:  # fmt: skip
+    _approved(db, project, "Explain rainbows, sample me")
+    annotator = make_member(db, project, "ann@example.com", role=Role.annotator)
+    first = make_member(db, project, "rev1@example.com", role=Role.reviewer)
+    second = make_member(db, project, "rev2@example.com", role=Role.reviewer)
+    run = _generate(db, project, engineer, run_jobs, method="pair_candidates")
+    assert run.counts["kept"] == 1
+    (pair,) = _pairs(db, project)
+    # a draft waits in the annotators' queue: nobody has said which answer is better
+    with pytest.raises(Invalid, match="pending"):
+        review.decide(db, project, first, ItemKind.pair, pair.id, ReviewDecision.approve, "",
+                      pair.version)  # fmt: skip
+    found = queue.next_item(db, project, annotator, ItemKind.pair, utcnow(), lease_s=600)
+    assert found is not None and found.item.id == pair.id
+    answer = SubmitIn(version=pair.version, preference=Preference.rejected)
+    labeling.submit(db, project, annotator, Role.annotator, ItemKind.pair, pair.id, answer,
+                    utcnow(), lease_s=600)  # fmt: skip
+    db.commit()
+    db.refresh(pair)
+    assert pair.status is ItemStatus.submitted
+    # the annotator preferred the other answer: one reviewer swaps, another approves
+    better = pair.rejected
+    pairs.swap(db, project, pair.id, first, pair.version)
+    db.commit()
+    with pytest.raises(Forbidden, match="you edited pair"):
+        review.decide(db, project, first, ItemKind.pair, pair.id, ReviewDecision.approve, "",
+                      pair.version)  # fmt: skip
+    db.rollback()
+    decision = review.decide(db, project, second, ItemKind.pair, pair.id,
+                             ReviewDecision.approve, "", pair.version)  # fmt: skip
+    assert decision.item.status is ItemStatus.approved and pair.chosen == better
 
 
 def test_start_checks_what_pair_candidates_need(
