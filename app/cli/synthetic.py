@@ -1,4 +1,5 @@
-"""`trellis generate`: synthetic examples from an OpenAI-compatible endpoint."""
+"""`trellis generate`: synthetic examples (and pair candidates) from an OpenAI-compatible
+endpoint."""
 
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from app.config import get_settings
 def generate_command(
     project: Annotated[str, typer.Argument(help="project slug")],
     method: Annotated[
-        str, typer.Option(help="self_instruct, evol_instruct or responses")
+        str, typer.Option(help="self_instruct, evol_instruct, responses or pair_candidates")
     ] = "self_instruct",
     count: Annotated[int, typer.Option(help="Self-Instruct: new tasks wanted")] = 20,
     status: Annotated[str, typer.Option(help="draft or submitted (never approved)")] = "draft",
@@ -21,7 +22,10 @@ def generate_command(
     ] = None,
     example_id: Annotated[
         list[int] | None,
-        typer.Option("--example-id", help="Evol: an example to evolve; responses: a draft"),
+        typer.Option(
+            "--example-id",
+            help="Evol: an example to evolve; responses: a draft; pair candidates: a prompt",
+        ),
     ] = None,
     no_responses: Annotated[
         bool, typer.Option("--no-responses", help="Self-Instruct: tasks only")
@@ -36,6 +40,12 @@ def generate_command(
     concurrency: Annotated[int, typer.Option(help="concurrent requests")] = 4,
     max_requests: Annotated[int, typer.Option(help="request budget")] = 200,
     temperature: Annotated[float, typer.Option()] = 0.7,
+    temperature_a: Annotated[
+        float, typer.Option(help="pair candidates: one sample's temperature")
+    ] = 0.3,
+    temperature_b: Annotated[
+        float, typer.Option(help="pair candidates: the other sample's temperature")
+    ] = 1.0,
     wait: Annotated[bool, typer.Option("--wait", help="run it here and print the counts")] = False,
 ) -> None:
     """Queue a generation (or run it here with --wait); prints the run id."""
@@ -54,6 +64,7 @@ def generate_command(
         data = GenerateIn.model_validate({
             "method": method, "count": count, "status": status, "seed_tasks": seed_task or [],
             "example_ids": example_id or [], "with_responses": not no_responses,
+            "temperature_a": temperature_a, "temperature_b": temperature_b,
         })  # fmt: skip
         endpoint = None
         if base_url is not None or model is not None:
@@ -64,7 +75,11 @@ def generate_command(
             })  # fmt: skip
     except ValidationError as exc:
         raise fail(
-            "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2
+            "; ".join(
+                f"--{'-'.join(str(p).replace('_', '-') for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors()
+            ),
+            2,
         ) from exc
     upgrade_database()
     try:

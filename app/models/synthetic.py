@@ -1,12 +1,21 @@
 """Synthetic generation: a project's endpoint settings, its prompt template versions, the runs,
-and the provenance of every example a run wrote."""
+and the provenance of every example and pair candidate a run wrote."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, utcnow
@@ -79,19 +88,27 @@ class SyntheticRun(Base):
 
 
 class SyntheticProvenance(Base):
-    """Where a generated (or completed) example came from."""
+    """Where a generated (or completed) example, or a generated pair candidate, came from:
+    exactly one of `example_id` and `pair_id` is set."""
 
     __tablename__ = "synthetic_provenance"
     __table_args__ = (
         Index("ix_synthetic_provenance_example_id", "example_id"),
+        Index("ix_synthetic_provenance_pair_id", "pair_id"),
         Index("ix_synthetic_provenance_run_id", "run_id"),
+        CheckConstraint("(example_id IS NULL) <> (pair_id IS NULL)", name="one_item"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("synthetic_runs.id", ondelete="SET NULL"), default=None
     )
-    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
+    example_id: Mapped[int | None] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), default=None
+    )
+    pair_id: Mapped[int | None] = mapped_column(
+        ForeignKey("preference_pairs.id", ondelete="CASCADE"), default=None
+    )
     method: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(200))
     templates: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

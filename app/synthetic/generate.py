@@ -1,6 +1,7 @@
-"""The three generators over a :class:`~app.llm.client.ChatClient`, without the database: they
-take seed texts and the pool's texts and return the drafts to write, with what each filter
-dropped. The service (`service.py`) reads the inputs and writes the outcome.
+"""The generators over a :class:`~app.llm.client.ChatClient`, without the database: they take
+seed texts and the pool's texts and return the drafts (or pair candidates, `candidates.py`) to
+write, with what each filter dropped. The worker (`worker.py`) reads the inputs and writes the
+outcome.
 
 Requests go out ``concurrency`` at a time (`ChatClient.map`); a generator stops when it has
 what was asked, when the budget is spent, when the caller cancels (``progress`` raising), or
@@ -50,8 +51,31 @@ class Draft:
 
 
 @dataclass
+class PairDraft:
+    """Two answers to one prompt, one per temperature. Nobody has compared them: ``sides`` is
+    drawn at random and says which temperature's answer is stored as chosen, which as rejected."""
+
+    prompt: list[dict[str, Any]]
+    parent_id: int
+    samples: dict[float, str] = field(default_factory=dict)
+    """temperature -> answer."""
+    templates: dict[str, int] = field(default_factory=dict)
+    sides: tuple[float, float] = (0.0, 0.0)
+    """(temperature of the answer stored as chosen, of the one stored as rejected)."""
+
+    @property
+    def chosen(self) -> str:
+        return self.samples[self.sides[0]]
+
+    @property
+    def rejected(self) -> str:
+        return self.samples[self.sides[1]]
+
+
+@dataclass
 class Outcome:
     drafts: list[Draft] = field(default_factory=list)
+    pairs: list[PairDraft] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None
     last_error: str | None = None
@@ -87,7 +111,7 @@ def _ask(client: ChatClient, sampling: Sampling, prompt: str) -> ChatResult:
     )
 
 
-def _run(
+def run_requests(
     client: ChatClient, fn: Callable[[Any], ChatResult], items: Iterable[Any], outcome: Outcome
 ) -> Iterable[tuple[Any, ChatResult]]:
     """Successful answers; failures counted into ``outcome``. Any exception from the consumer
@@ -106,7 +130,7 @@ def _run(
         outcome.stopped = "budget"
 
 
-def _check_alive(outcome: Outcome, answered: int) -> None:
+def check_alive(outcome: Outcome, answered: int) -> None:
     if answered == 0 and outcome.counts["failed_requests"] and outcome.last_error:
         raise EndpointFailed(outcome.last_error)
 
@@ -145,7 +169,7 @@ def self_instruct(
             body = render(text, {"tasks": listing, "count": per_request})
             yield body, [s.id for s in chosen if s.id is not None]
 
-    for (_, seed_ids), result in _run(
+    for (_, seed_ids), result in run_requests(
         client, lambda p: _ask(client, sampling, p[0]), prompts(), outcome
     ):
         answered += 1
@@ -168,7 +192,7 @@ def self_instruct(
         stale = stale + 1 if len(outcome.drafts) == before else 0
         if progress:
             progress(0.8 * len(outcome.drafts) / count, f"{len(outcome.drafts)} new tasks")
-    _check_alive(outcome, answered)
+    check_alive(outcome, answered)
     if with_responses and outcome.drafts:
         _respond(client, outcome, templates, sampling, progress)
     return outcome
@@ -197,7 +221,7 @@ def _respond(
         return _ask(client, sampling, render(text, {"instruction": draft.instruction}))
 
     answered, dropped = 0, set()
-    for draft, result in _run(client, ask, pending, outcome):
+    for draft, result in run_requests(client, ask, pending, outcome):
         answered += 1
         problem = check(result.text)
         if problem is not None:
@@ -208,7 +232,7 @@ def _respond(
         draft.templates[TemplateName.response.value] = version
         if progress:
             progress(0.8 + 0.2 * answered / len(pending), f"{answered} responses")
-    _check_alive(outcome, answered)
+    check_alive(outcome, answered)
     # Drafts the budget (or a failed request) left unanswered land as drafts needing one.
     outcome.drafts = [d for d in pending if id(d) not in dropped]
 
@@ -240,7 +264,7 @@ def evol_instruct(
         plans.append((parent, prompt, name, version, how))
     answered = 0
     rouge = RougePool(pool)
-    for (parent, _, name, version, how), result in _run(
+    for (parent, _, name, version, how), result in run_requests(
         client, lambda p: _ask(client, sampling, p[1]), plans, outcome
     ):
         answered += 1
@@ -260,7 +284,7 @@ def evol_instruct(
         )  # fmt: skip
         if progress:
             progress(0.5 * answered / max(1, len(plans)), f"{answered} evolutions")
-    _check_alive(outcome, answered)
+    check_alive(outcome, answered)
     if outcome.drafts:
         _respond(client, outcome, templates, sampling, progress)
     return outcome

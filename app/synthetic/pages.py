@@ -37,6 +37,8 @@ COUNT_LABELS = {
     "dropped_copied_prompt": "evolution: copied the prompt",
     "dropped_model_declined": "evolution: model declined",
     "dropped_empty_response": "empty response",
+    "dropped_identical_samples": "pair: identical samples",
+    "unanswered": "unanswered (budget or failed requests)",
     "dropped_invalid": "invalid",
     "failed_requests": "failed requests",
     "requests": "requests",
@@ -68,7 +70,8 @@ def _page(
             else {k: f.default for k, f in defaults.items() if f.default is not None}
         )
     forms.setdefault("run", {"method": "self_instruct", "count": 20, "status": "draft",
-                             "with_responses": True})  # fmt: skip
+                             "with_responses": True, "temperature_a": 0.3,
+                             "temperature_b": 1.0})  # fmt: skip
     context: dict[str, Any] = {
         "base": _base(project.slug),
         "endpoint": service.settings_out(row) if row is not None else None,

@@ -12,6 +12,7 @@ from app.models import (
     EvalSet,
     Example,
     ItemStatus,
+    PreferencePair,
     SyntheticProvenance,
     SyntheticRun,
     SyntheticSettings,
@@ -98,6 +99,15 @@ def existing_hashes(db: Session, project_id: int, hashes: Sequence[str]) -> set[
     return set(db.scalars(query))
 
 
+def existing_pair_hashes(db: Session, project_id: int, hashes: Sequence[str]) -> set[str]:
+    if not hashes:
+        return set()
+    query = select(PreferencePair.content_hash).where(
+        PreferencePair.project_id == project_id, PreferencePair.content_hash.in_(list(hashes))
+    )
+    return set(db.scalars(query))
+
+
 def frozen_sets(db: Session, project_id: int) -> list[EvalSet]:
     query = select(EvalSet).where(EvalSet.project_id == project_id, EvalSet.frozen_at.is_not(None))
     return list(db.scalars(query.order_by(EvalSet.id)))
@@ -105,4 +115,9 @@ def frozen_sets(db: Session, project_id: int) -> list[EvalSet]:
 
 def provenance_of(db: Session, example_id: int) -> SyntheticProvenance | None:
     query = select(SyntheticProvenance).where(SyntheticProvenance.example_id == example_id)
+    return db.scalars(query.order_by(SyntheticProvenance.id.desc())).first()
+
+
+def provenance_of_pair(db: Session, pair_id: int) -> SyntheticProvenance | None:
+    query = select(SyntheticProvenance).where(SyntheticProvenance.pair_id == pair_id)
     return db.scalars(query.order_by(SyntheticProvenance.id.desc())).first()

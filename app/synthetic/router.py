@@ -1,5 +1,5 @@
 """Synthetic generation over JSON (bearer tokens): the endpoint settings, template versions,
-runs (start, list, read, cancel) and the provenance of a generated example."""
+runs (start, list, read, cancel) and the provenance of a generated example or pair candidate."""
 
 from __future__ import annotations
 
@@ -87,4 +87,13 @@ def cancel_run(slug: str, run_id: int, db: SessionDep, access: ProjectManage) ->
 def provenance(slug: str, example_id: int, db: SessionDep, access: ProjectRead) -> ProvenanceOut:
     """Where a generated example came from: method, model, template versions, seeds, parent."""
     row = service.provenance(db, access.required_project, example_id)
+    return ProvenanceOut.model_validate(row)
+
+
+@router.get("/provenance/pairs/{pair_id}")
+def pair_provenance(slug: str, pair_id: int, db: SessionDep, access: ProjectRead) -> ProvenanceOut:
+    """Where a pair candidate came from: model, template version, the parent example whose
+    prompt it answers, and which temperature gave the answer stored as chosen and as rejected
+    (the sides were drawn at random: no one has picked yet)."""
+    row = service.pair_provenance(db, access.required_project, pair_id)
     return ProvenanceOut.model_validate(row)

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.synthetic.templates import Method, TemplateName
 
@@ -74,13 +74,22 @@ class GenerateIn(BaseModel):
     example_ids: list[int] = Field(
         default_factory=list,
         max_length=5000,
-        description="Evol-Instruct: the examples to evolve; responses: the drafts to complete "
-        "(empty: approved examples / every draft that needs a response)",
+        description="Evol-Instruct: the examples to evolve; responses: the drafts to complete; "
+        "pair candidates: the examples whose prompts are sampled (empty: approved examples / "
+        "every draft that needs a response / approved examples)",
     )
     with_responses: bool = Field(default=True, description="Self-Instruct: also answer the tasks")
     per_request: int = Field(default=8, ge=1, le=20, description="Self-Instruct: tasks per request")
     breadth_share: float = Field(default=0.25, ge=0, le=1, description="Evol: in-breadth share")
-    seed: int = Field(default=0, description="random seed for sampling seed tasks and evolutions")
+    seed: int = Field(
+        default=0, description="random seed for sampling seed tasks, evolutions and pair sides"
+    )
+    temperature_a: float = Field(
+        default=0.3, ge=0, le=2, description="pair candidates: one sample's temperature"
+    )
+    temperature_b: float = Field(
+        default=1.0, ge=0, le=2, description="pair candidates: the other sample's temperature"
+    )
 
     @field_validator("seed_tasks")
     @classmethod
@@ -89,6 +98,16 @@ class GenerateIn(BaseModel):
             if len(task) > 4000:
                 raise ValueError(f"seed task {n} is longer than 4000 characters")
         return [t.strip() for t in value if t.strip()]
+
+    @field_validator("temperature_b")
+    @classmethod
+    def _distinct(cls, value: float, info: ValidationInfo) -> float:
+        """Two samples at one temperature are not what a reviewer is asked to pick between."""
+        if info.data.get("method") is Method.pair_candidates and value == info.data.get(
+            "temperature_a"
+        ):
+            raise ValueError("pair candidates need two different temperatures")
+        return value
 
 
 class RunOut(BaseModel):
@@ -109,7 +128,8 @@ class RunOut(BaseModel):
 class ProvenanceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    example_id: int
+    example_id: int | None = Field(description="the generated example (null for a pair)")
+    pair_id: int | None = Field(default=None, description="the generated pair candidate")
     run_id: int | None
     method: str
     model: str

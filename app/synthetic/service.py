@@ -16,6 +16,7 @@ from app.models import (
     Example,
     ItemStatus,
     Job,
+    PreferencePair,
     Project,
     SyntheticProvenance,
     SyntheticRun,
@@ -25,6 +26,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.synthetic import repository
+from app.synthetic.candidates import prompt_turns
 from app.synthetic.generate import Templates
 from app.synthetic.schemas import GenerateIn, SettingsIn, SettingsOut, TemplateIn, TemplateOut
 from app.synthetic.templates import BUILTIN, Method, TemplateName, missing_placeholders
@@ -109,12 +111,47 @@ def start(db: Session, project: Project, user: User | None, data: GenerateIn) ->
     endpoint = repository.settings(db, project.id)
     if endpoint is None:
         raise Invalid("set the project's generation endpoint first (base URL and model)")
+    _check_inputs(db, project, data)
+    params: dict[str, Any] = data.model_dump(mode="json")
+    params["endpoint"] = {name: getattr(endpoint, name) for name in ENDPOINT_FIELDS}
+    run = SyntheticRun(
+        project_id=project.id, method=data.method.value, params=params, counts={},
+        state="queued", created_by_id=user.id if user else None, created_at=utcnow(),
+    )  # fmt: skip
+    db.add(run)
+    db.flush()
+    job = jobs.create(
+        db, kind=GENERATE_JOB, params={"run_id": run.id}, project_id=project.id,
+        user_id=user.id if user else None,
+    )  # fmt: skip
+    run.job_id = job.id
+    return run
+
+
+def _check_inputs(db: Session, project: Project, data: GenerateIn) -> None:
     if data.method is Method.self_instruct:
         approved = repository.first_user_turns(db, project.id, ItemStatus.approved)
         if not approved and not data.seed_tasks:
             raise Invalid(
                 "field seed_tasks: Self-Instruct needs seed tasks: approve some examples "
                 "or give seed_tasks"
+            )
+    elif data.method is Method.pair_candidates:
+        found = (
+            repository.first_user_turns(db, project.id, ids=data.example_ids)
+            if data.example_ids
+            else repository.first_user_turns(db, project.id, ItemStatus.approved)
+        )
+        missing = sorted(set(data.example_ids) - {i for i, _ in found})
+        if missing:
+            raise Invalid(f"field example_ids: {missing[:10]} are not examples of this project")
+        promptless = [i for i, m in found if prompt_turns(m) is None]
+        if promptless and data.example_ids:
+            raise Invalid(f"field example_ids: {promptless[:10]} have no user turn to answer")
+        if len(promptless) == len(found):
+            raise Invalid(
+                "field example_ids: choose examples whose prompts to sample (no approved "
+                "example has a user turn)"
             )
     elif data.example_ids:
         found = (
@@ -135,20 +172,6 @@ def start(db: Session, project: Project, user: User | None, data: GenerateIn) ->
             raise Invalid("field example_ids: choose examples to evolve (none is approved)")
     elif not repository.drafts_needing_response(db, project.id):
         raise Invalid("no draft of this project needs a response")
-    params: dict[str, Any] = data.model_dump(mode="json")
-    params["endpoint"] = {name: getattr(endpoint, name) for name in ENDPOINT_FIELDS}
-    run = SyntheticRun(
-        project_id=project.id, method=data.method.value, params=params, counts={},
-        state="queued", created_by_id=user.id if user else None, created_at=utcnow(),
-    )  # fmt: skip
-    db.add(run)
-    db.flush()
-    job = jobs.create(
-        db, kind=GENERATE_JOB, params={"run_id": run.id}, project_id=project.id,
-        user_id=user.id if user else None,
-    )  # fmt: skip
-    run.job_id = job.id
-    return run
 
 
 def get_run(db: Session, project: Project, run_id: int) -> SyntheticRun:
@@ -185,4 +208,12 @@ def provenance(db: Session, project: Project, example_id: int) -> SyntheticProve
     row = repository.provenance_of(db, example_id)
     if row is None:
         raise NotFound(f"example {example_id} was not generated here")
+    return row
+
+
+def pair_provenance(db: Session, project: Project, pair_id: int) -> SyntheticProvenance:
+    items.get_in_project(db, PreferencePair, project, pair_id)
+    row = repository.provenance_of_pair(db, pair_id)
+    if row is None:
+        raise NotFound(f"pair {pair_id} was not generated here")
     return row

@@ -5,7 +5,8 @@ replaced (no ``str.format``: braces elsewhere in a project's edited template sta
 A project's edits are stored as new versions (``synthetic_templates``); version 0 is the
 built-in text below. The prompts follow the papers: Self-Instruct (Wang et al. 2023, the
 instruction-generation prompt) and Evol-Instruct (Xu et al. 2023, WizardLM's in-depth and
-in-breadth evolving prompts).
+in-breadth evolving prompts). Pair candidates ask the ``response`` prompt twice, at two
+temperatures: the same text a response for a draft is asked with.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class Method(StrEnum):
     self_instruct = "self_instruct"
     evol_instruct = "evol_instruct"
     responses = "responses"
+    pair_candidates = "pair_candidates"
 
 
 class TemplateName(StrEnum):
@@ -82,6 +84,7 @@ TEMPLATES_OF: dict[Method, tuple[TemplateName, ...]] = {
         TemplateName.evol_depth, TemplateName.evol_breadth, TemplateName.response,
     ),
     Method.responses: (TemplateName.response,),
+    Method.pair_candidates: (TemplateName.response,),
 }  # fmt: skip
 
 

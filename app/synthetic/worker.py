@@ -1,5 +1,6 @@
 """The generation job: read the inputs, generate over HTTP with no transaction open, filter
-near-duplicates and contamination, write the survivors with their provenance.
+near-duplicates and contamination, write the survivors with their provenance (pair candidates:
+`pair_landing.py`).
 
 Three short sessions, as the export job does: a read, the requests (minutes, no database), a
 read for the filters, one write. A cancelled job writes nothing; a budget that runs out keeps
@@ -36,8 +37,8 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.synthetic import generate, repository
-from app.synthetic.generate import Draft, Outcome, Sampling, Seed
+from app.synthetic import candidates, generate, pair_landing, repository
+from app.synthetic.generate import Draft, Outcome, PairDraft, Sampling, Seed
 from app.synthetic.service import templates as templates_of
 from app.synthetic.templates import Method
 from app.text.itemtext import message_text, prompt_text
@@ -86,6 +87,14 @@ def read_inputs(db: Session, run_id: int) -> Inputs:
             else repository.first_user_turns(db, project.id, ItemStatus.approved)
         )
         seeds = [Seed(i, _instruction(m)) for i, m in chosen if _instruction(m)]
+    elif method is Method.pair_candidates:
+        chosen = (
+            repository.first_user_turns(db, project.id, ids=ids)
+            if ids
+            else repository.first_user_turns(db, project.id, ItemStatus.approved)
+        )
+        prompts = [(i, candidates.prompt_turns(m)) for i, m in chosen]
+        targets = [(i, p) for i, p in prompts if p is not None]
     else:
         targets = repository.drafts_needing_response(db, project.id, ids)
     return Inputs(
@@ -124,6 +133,12 @@ def produce(client: ChatClient, inputs: Inputs, progress: Progress) -> Outcome:
             return generate.evol_instruct(
                 client, inputs.seeds, inputs.pool_prompts, inputs.templates, sampling,
                 breadth_share=float(p.get("breadth_share", 0.25)), rng=rng, progress=progress,
+            )  # fmt: skip
+        if inputs.method is Method.pair_candidates:
+            temperatures = (float(p.get("temperature_a", 0.3)), float(p.get("temperature_b", 1.0)))
+            return candidates.pair_candidates(
+                client, inputs.targets, inputs.templates, temperatures, sampling.max_tokens,
+                rng=rng, progress=progress,
             )  # fmt: skip
         return generate.responses(
             client, inputs.targets, inputs.templates, sampling, progress=progress
@@ -166,6 +181,8 @@ def contaminated(db: Session, project_id: int, texts: Sequence[TrainText]) -> se
     """Indices of ``texts`` the lexical contamination check flags against a frozen eval set
     (verbatim, edited or embedded copies; paraphrases are the later full check's)."""
     found: set[int] = set()
+    if not texts:
+        return found
     for eval_set in repository.frozen_sets(db, project_id):
         found |= {flag.train for flag in load_index(db, eval_set, None).check(list(texts))}
     return found
@@ -179,7 +196,8 @@ def screen(
     bad = contaminated(db, inputs.project_id, texts)
     outcome.counts["dropped_contamination"] += len(bad)
     dupes: set[int] = set()
-    if inputs.method is not Method.responses:
+    # Responses and pair candidates answer prompts already in the pool: no near-duplicate test.
+    if inputs.method not in (Method.responses, Method.pair_candidates):
         dupes = near_duplicates(inputs.pool_texts, [t.text for t in texts]) - bad
         outcome.counts["dropped_near_duplicate"] += len(dupes)
     return [
@@ -189,9 +207,22 @@ def screen(
     ]
 
 
+def screen_pairs(db: Session, inputs: Inputs, outcome: Outcome) -> list[PairDraft]:
+    """Pair candidates the contamination check would not flag (prompt and both answers, as the
+    check reads a pair)."""
+    texts = [
+        TrainText(message_text([*d.prompt, {"content": d.chosen}, {"content": d.rejected}]),
+                  prompt_text(d.prompt))
+        for d in outcome.pairs
+    ]  # fmt: skip
+    bad = contaminated(db, inputs.project_id, texts)
+    outcome.counts["dropped_contamination"] += len(bad)
+    return [d for i, d in enumerate(outcome.pairs) if i not in bad]
+
+
 def write(
     db: Session, inputs: Inputs, kept: list[tuple[Draft, list[dict[str, Any]]]], outcome: Outcome,
-    client: ChatClient,
+    client: ChatClient, pairs: Sequence[PairDraft] = (),
 ) -> dict[str, Any]:  # fmt: skip
     run = db.get(SyntheticRun, inputs.run_id)
     project = db.get(Project, inputs.project_id)
@@ -217,6 +248,8 @@ def write(
         example = _land(db, project, user, draft, record, content_hash, model, status)
         db.add(_provenance(run, example.id, draft, model, inputs))
         written.append((ItemKind.example, example.id))
+    landed = pair_landing.land(db, project, user, run, pairs, status, outcome)
+    written += [(ItemKind.pair, i) for i in landed]
     if written and repository.frozen_sets(db, project.id):
         contamination.start_check(db, project, user, items=written)
     counts: dict[str, Any] = dict(outcome.counts)
@@ -227,7 +260,9 @@ def write(
     if outcome.last_error:
         counts["last_error"] = outcome.last_error[:500]
     run.counts, run.state, run.finished_at = counts, "succeeded", utcnow()
-    return {"run_id": run.id, **counts, "example_ids": [i for _, i in written][:1000]}
+    ids = {kind: [i for k, i in written if k is kind][:1000] for kind in ItemKind}
+    return {"run_id": run.id, **counts, "example_ids": ids[ItemKind.example],
+            **({"pair_ids": ids[ItemKind.pair]} if landed else {})}  # fmt: skip
 
 
 def _land(
@@ -282,8 +317,10 @@ def run(factory: sessionmaker[Session], run_id: int, progress: Progress) -> dict
         outcome = produce(client, inputs, progress)
     finally:
         client.close()
-    progress(0.95, f"screening {len(outcome.drafts)} items for duplicates and contamination")
+    found = len(outcome.drafts) + len(outcome.pairs)
+    progress(0.95, f"screening {found} items for duplicates and contamination")
     with session_scope(factory) as db:
         kept = screen(db, inputs, outcome)
+        pairs = screen_pairs(db, inputs, outcome)
     with session_scope(factory, write=True) as db:
-        return write(db, inputs, kept, outcome, client)
+        return write(db, inputs, kept, outcome, client, pairs)

@@ -159,6 +159,8 @@ AUDITED: dict[str, set[str]] = {
         "per_request",
         "breadth_share",
         "seed",
+        "temperature_a",  # pair candidates' two sampling temperatures: no item workflow field
+        "temperature_b",
     },
     # multipart forms
     "imports": {"file", "format", "source", "generator", "skip_invalid", "status"},  # engineers

@@ -5,7 +5,9 @@ It answers the three kinds of prompt the generators send, deterministically:
   ones numbered by a counter, one that needs an image, and one too short: the filters' work);
 - Evol-Instruct: the given prompt with a constraint added, except for prompts that ask for
   trouble ("copy" -> an answer that names the given prompt; "decline" -> a refusal response);
-- anything else is a response: "Answer to: <the question>".
+- anything else is a response: "Answer to: <the question>". Pair candidates' prompts ask for
+  more: "sample me" -> the answer names the temperature the request asked for; "always the
+  same" -> the same answer at every temperature, spaced differently (whitespace only).
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ class Model:
             return f"#Rewritten Prompt#: {given} Answer in exactly three numbered steps."
         if "decline" in prompt:
             return "Sorry, I cannot help with that."
+        temperature = body.get("temperature")
+        if "sample me" in prompt:
+            return f"Answer to: {prompt} (sampled at temperature {temperature})"
+        if "always the same" in prompt:
+            gap = " " * (1 + int(10 * float(temperature or 0)) % 3)
+            return f"Answer to:{gap}{prompt}\n" + "\n" * int(float(temperature or 0) > 0.5)
         return f"Answer to: {prompt}"
 
 

@@ -40,3 +40,15 @@ def test_generate_command_refuses_bad_options_before_touching_anything() -> None
 
     result = CliRunner().invoke(app, ["generate", "gen", "--status", "approved"])
     assert result.exit_code == 2 and "--status" in result.output
+
+
+def test_generate_command_refuses_one_temperature_for_pair_candidates() -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    args = ["generate", "gen", "--method", "pair_candidates", "--temperature-a", "0.5",
+            "--temperature-b", "0.5"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--temperature-b" in result.output
+    assert "two different temperatures" in result.output

@@ -1,6 +1,6 @@
 """The generators without the database, against the scripted model over real HTTP: the
-ROUGE-L pool filter, Self-Instruct's filters, Evol-Instruct's elimination rules, the budget and
-cancel."""
+ROUGE-L pool filter, Self-Instruct's filters, Evol-Instruct's elimination rules, pair
+candidates' two temperatures and random sides, the budget and cancel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.llm.client import ChatClient, EndpointSettings
-from app.synthetic import generate, rules
+from app.synthetic import candidates, generate, rules
 from app.synthetic.generate import Sampling, Seed
 from app.synthetic.rouge import RougePool, lcs_length, rouge_l
 from app.synthetic.templates import BUILTIN
@@ -101,6 +101,37 @@ def test_evol_instruct_eliminates_failed_evolutions(server: tuple[str, Faults, M
     assert kept.parent_id == 10 and kept.instruction.startswith("Explain how tides work")
     assert kept.detail["evolution"].startswith("depth:")
     assert kept.templates == {"evol_depth": 0, "response": 0}
+
+
+def test_pair_candidates_answer_each_prompt_at_both_temperatures(
+    server: tuple[str, Faults, Model],
+) -> None:
+    turns = [
+        {"role": "user", "content": "Explain tides"},
+        {"role": "assistant", "content": "The moon."},
+        {"role": "user", "content": "Why twice?"},
+        {"role": "assistant", "content": "Two bulges."},
+    ]
+    assert candidates.prompt_turns(turns) == turns[:3]
+    assert candidates.prompt_turns([{"role": "system", "content": "Be brief."}]) is None
+    assert candidates.same_text("Answer to:  x\n", " Answer to: x")
+    assert not candidates.same_text("Answer to: x", "Answer to: y")
+    url, _, _ = server
+    targets = [
+        (n, [{"role": "user", "content": f"Explain topic {n}, sample me"}]) for n in range(8)
+    ]
+    targets.append((99, [{"role": "user", "content": "Say hi, always the same"}]))
+    with _client(url) as client:
+        out = candidates.pair_candidates(client, targets, TEMPLATES, (0.2, 1.4), 64)
+    assert out.counts["generated"] == 9 and out.counts["dropped_identical_samples"] == 1
+    assert len(out.pairs) == 8 and not out.drafts
+    for pair in out.pairs:
+        assert sorted(pair.samples) == [0.2, 1.4] and set(pair.sides) == {0.2, 1.4}
+        assert pair.chosen.endswith(f"temperature {pair.sides[0]})")
+        assert pair.rejected.endswith(f"temperature {pair.sides[1]})")
+        assert pair.templates == {"response": 0}
+    # the sides are drawn at random: neither temperature is always the one stored as chosen
+    assert {pair.sides for pair in out.pairs} == {(0.2, 1.4), (1.4, 0.2)}
 
 
 def test_budget_stops_generation_and_keeps_what_it_paid_for(

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ItemStatus, Project, Role, SyntheticSettings, User
+from app.models import ItemStatus, Project, Role, SyntheticRun, SyntheticSettings, User
 from tests.factories import add_member, bearer, conversation, login, make_example, make_user
 
 API = "/api/projects/demo/synthetic"
@@ -113,3 +113,43 @@ def test_generate_page_forms(
     assert evil not in page.text and "&lt;script&gt;" in page.text
     assert "self instruct" in page.text and "queued" in page.text
     assert db.scalars(select(SyntheticSettings)).one().model == evil
+
+
+def test_pair_candidates_over_the_api_and_the_page(
+    client: TestClient, db: Session, project: Project, engineer: User
+) -> None:
+    headers = bearer(client, db, engineer)
+    body = {"base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    assert client.put(f"{API}/settings", json=body, headers=headers).status_code == 200
+    same = {"method": "pair_candidates", "temperature_a": 0.8, "temperature_b": 0.8}
+    refused = client.post(f"{API}/runs", json=same, headers=headers)
+    assert refused.status_code == 422 and "temperature_b" in refused.text
+    none = client.post(f"{API}/runs", json={"method": "pair_candidates"}, headers=headers)
+    assert none.status_code == 422 and "no approved example" in none.text
+    make_example(db, project, conversation("Explain tides", "Moon."), status=ItemStatus.approved)
+    db.commit()
+    started = client.post(f"{API}/runs", json={"method": "pair_candidates"}, headers=headers)
+    assert started.status_code == 202, started.text
+    run = started.json()
+    assert run["method"] == "pair_candidates"
+    assert (run["params"]["temperature_a"], run["params"]["temperature_b"]) == (0.3, 1.0)
+    assert client.get(f"{API}/provenance/pairs/999", headers=headers).status_code == 404
+
+    token = login(client, engineer.email)
+    page = client.get("/projects/demo/generate")
+    assert '<option value="pair_candidates"' in page.text
+    assert 'name="temperature_a" type="text" value="0.3"' in page.text
+    form = {"csrf_token": token, "method": "pair_candidates", "status": "draft",
+            "temperature_a": "0.5", "temperature_b": "0.5"}  # fmt: skip
+    bad = client.post("/projects/demo/generate/runs", data=form)
+    assert bad.status_code == 422 and "two different temperatures" in bad.text
+    form["temperature_b"] = "1.2"
+    ok = client.post("/projects/demo/generate/runs", data=form, follow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    latest = db.scalars(select(SyntheticRun).order_by(SyntheticRun.id.desc())).first()
+    assert latest is not None and latest.params["temperature_b"] == 1.2
+    latest.counts = {"kept": 3, "dropped_identical_samples": 2, "unanswered": 1}
+    db.commit()
+    page = client.get("/projects/demo/generate")
+    assert "pair candidates" in page.text
+    assert "pair: identical samples: 2" in page.text and 'data-count="unanswered"' in page.text
